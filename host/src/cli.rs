@@ -1,0 +1,226 @@
+//! The command line: argument parsing, logging set-up and the `serve`
+//! start-up sequence. The top of the dependency graph; nothing imports it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, Overrides};
+use crate::plugins::{self, PluginSet, Registry, Runtime};
+use crate::{mcp, server, tls};
+
+#[derive(Parser)]
+#[command(
+    name = "toolhost",
+    version,
+    about = "A remote MCP server that hosts tools as sandboxed WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over HTTPS (the default command).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// TOML configuration file; every key can also be set as TOOLHOST_SECTION__KEY.
+    #[arg(long, env = "TOOLHOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8443).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory of plugin components (*.wasm).
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+    /// Directory for generated certificates and the compiled-code cache.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Serve plain HTTP (only on loopback unless the config allows more).
+    #[arg(long)]
+    insecure_http: bool,
+    /// Log output format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("toolhost: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Strategy: load and validate everything that can fail (config, plugins,
+/// certificates, the socket) before printing the banner, so a started server
+/// is a working one; then serve until Ctrl-C or SIGTERM.
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        listen: args.listen,
+        plugins_dir: args.plugins,
+        data_dir: args.data_dir,
+        insecure_http: args.insecure_http,
+        log_format: args.log_format,
+    };
+    let config = Config::load(args.config.as_deref(), std::env::vars(), &overrides)?;
+    init_logging(config.server.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve_async(config))
+}
+
+async fn serve_async(config: Config) -> anyhow::Result<()> {
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let plugin_runtime = Arc::new(Runtime::new(
+        &config.plugins.limits,
+        data_dir.join("cache"),
+    )?);
+    let plugins_dir = &config.plugins.dir;
+    if !plugins_dir.is_dir() {
+        std::fs::create_dir_all(plugins_dir)
+            .with_context(|| format!("creating plugins directory {}", plugins_dir.display()))?;
+        tracing::warn!(dir = %plugins_dir.display(), "plugins directory was missing; created it empty");
+    }
+    let (loaded, errors) =
+        plugins::load_dir(&plugin_runtime, plugins_dir, &config.plugins.prefixes)
+            .await
+            .with_context(|| format!("reading plugins directory {}", plugins_dir.display()))?;
+    for err in &errors {
+        tracing::error!("plugin refused: {err}");
+    }
+    let (set, collisions) = PluginSet::build(loaded, 1);
+    for err in &collisions {
+        tracing::error!("plugin refused: {err}");
+    }
+    let n_tools = set.tools().len();
+    let n_plugins = set.plugins().len();
+    let registry = Registry::new(set);
+
+    let tls = if config.server.insecure_http {
+        None
+    } else {
+        let (server_config, cert) = tls::server_config(&config.tls, data_dir)?;
+        Some((server_config, cert))
+    };
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let bound = listener.local_addr()?;
+    let base_url = config.base_url(bound);
+    let mcp_state = Arc::new(
+        mcp::McpState::new(&config, plugin_runtime, registry)
+            .context("creating the request-state key")?,
+    );
+    let sweeper = mcp_state.spawn_session_sweeper();
+    let app = crate::app(mcp_state);
+
+    print_banner(
+        &base_url,
+        tls.as_ref().map(|(_, cert)| cert),
+        n_plugins,
+        n_tools,
+        &errors,
+        &collisions,
+    );
+    let serve_config = server::ServeConfig {
+        tls: tls.map(|(server_config, _)| server_config),
+        header_timeout: config.server.header_timeout_ms,
+    };
+    server::serve(listener, app, serve_config, shutdown_signal()).await;
+    sweeper.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(
+    base_url: &str,
+    cert: Option<&tls::CertInfo>,
+    n_plugins: usize,
+    n_tools: usize,
+    load_errors: &[plugins::RegistryError],
+    collisions: &[plugins::RegistryError],
+) {
+    let mcp_url = format!("{base_url}/mcp");
+    let n_refused = load_errors.len() + collisions.len();
+    println!("toolhost listening on {mcp_url}");
+    println!("  plugins: {n_plugins} loaded ({n_tools} tools), {n_refused} refused");
+    if let Some(cert) = cert {
+        let origin = if cert.generated {
+            "generated self-signed"
+        } else {
+            "loaded"
+        };
+        println!("  certificate ({origin}): {}", cert.cert_path.display());
+        println!("  SHA-256 fingerprint: {}", cert.fingerprint);
+        if cert.generated || cert.cert_path.ends_with("tls/cert.pem") {
+            println!(
+                "  trust it for Node clients with NODE_EXTRA_CA_CERTS={}",
+                cert.cert_path.display()
+            );
+        }
+    }
+    let client_config = serde_json::json!({
+        "mcpServers": { "toolhost": { "type": "http", "url": mcp_url } }
+    });
+    println!("Connect a client with this configuration:");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&client_config).unwrap_or_default()
+    );
+    println!("  or: claude mcp add --transport http toolhost {mcp_url}");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOOLHOST_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}

@@ -1,0 +1,432 @@
+//! Typed configuration: the TOML file, `TOOLHOST_*` overrides and command-line
+//! flags, merged once at start-up and validated before anything listens.
+//!
+//! This module is a leaf: it knows nothing about TLS, MCP or wasmtime. Every
+//! value is parsed here into its final type, so no other module parses strings
+//! from configuration.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Prefix of environment variables that override configuration keys.
+/// `TOOLHOST_SERVER__LISTEN=0.0.0.0:8443` sets `[server] listen`; a double
+/// underscore separates nesting levels because keys themselves contain `_`.
+pub const ENV_PREFIX: &str = "TOOLHOST_";
+
+/// The whole configuration, after merging file, environment and flags.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub mcp: McpConfig,
+    pub plugins: PluginsConfig,
+}
+
+/// `[server]`: where to listen and where state lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Compiled-code cache, generated certificates and (later) auth state.
+    pub data_dir: PathBuf,
+    /// Serve plain HTTP instead of TLS (behind a TLS-terminating proxy).
+    pub insecure_http: bool,
+    /// Allow `insecure_http` on a non-loopback address. Off by default because
+    /// bearer tokens would cross the network in clear.
+    pub allow_insecure_non_loopback: bool,
+    /// Public base URL (`https://tools.example.com`) when behind a proxy; used
+    /// in printed client configuration and for Host/Origin checks.
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    /// How long a TLS handshake and the request head may take before the
+    /// connection is dropped (slow-loris defence).
+    #[serde(with = "duration_ms")]
+    pub header_timeout_ms: Duration,
+}
+
+/// Log output style.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `[tls]`: certificate and key. With neither set, a self-signed development
+/// certificate is generated in the data directory.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// `[mcp]`: protocol and transport settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// Largest accepted request body; bigger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Tools per `tools/list` page.
+    pub page_size: usize,
+    /// Browser origins allowed besides the server's own (`https://app.example.com`).
+    pub allowed_origins: Vec<String>,
+    /// Host names (without port) allowed in the `Host` header besides the
+    /// loopback names and the public URL's host; guards against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Most sessions held at once; `initialize` beyond it is refused.
+    pub max_sessions: usize,
+    /// A session unused for this long is forgotten.
+    #[serde(with = "duration_secs")]
+    pub session_idle_timeout_secs: Duration,
+}
+
+/// `[plugins]`: where plugins come from and the default sandbox limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    pub dir: PathBuf,
+    /// Name prefixes per plugin (file stem → prefix), so two plugins with the
+    /// same tool names can both be served: `prefixes = { github = "gh_" }`.
+    pub prefixes: BTreeMap<String, String>,
+    pub limits: PluginLimits,
+}
+
+/// Per-call sandbox limits applied to every plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// Linear memory a single call may use, in MiB.
+    pub memory_mib: u32,
+    /// Wall-clock budget of one call, in milliseconds.
+    #[serde(with = "duration_ms")]
+    pub deadline_ms: Duration,
+    /// Largest result (all content plus structured content) a call may return.
+    pub max_output_bytes: usize,
+    /// Plugin instances alive at once across all plugins; more calls wait.
+    pub max_instances: u32,
+}
+
+/// An error in the configuration, naming where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub plugins_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub insecure_http: bool,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the configuration at start-up: `file` (if any), then every
+    /// `TOOLHOST_*` variable in `env`, then `overrides`; validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let source_name = file.map_or_else(|| PathBuf::from("<defaults>"), Path::to_path_buf);
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|err| ConfigError::Parse {
+                        path: path.to_path_buf(),
+                        message: err.to_string(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            // Only SECTION__KEY names are configuration; TOOLHOST_CONFIG,
+            // TOOLHOST_LOG and unrelated TOOLHOST_* variables are not.
+            let Some(rest) = name.strip_prefix(ENV_PREFIX).filter(|r| r.contains("__")) else {
+                continue;
+            };
+            apply_env(&mut table, rest, &value).map_err(|message| ConfigError::Env {
+                name: name.clone(),
+                message,
+            })?;
+        }
+        let mut config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|err: toml::de::Error| ConfigError::Parse {
+                    path: source_name,
+                    message: err.to_string(),
+                })?;
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &overrides.plugins_dir {
+            config.plugins.dir = dir.clone();
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        if overrides.insecure_http {
+            config.server.insecure_http = true;
+        }
+        if let Some(format) = overrides.log_format {
+            config.server.log_format = format;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.server.insecure_http
+            && !self.server.listen.ip().is_loopback()
+            && !self.server.allow_insecure_non_loopback
+        {
+            return invalid(format!(
+                "insecure_http on non-loopback address {} sends tokens in clear; \
+                 set server.allow_insecure_non_loopback = true if a TLS proxy is in front",
+                self.server.listen
+            ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return invalid("tls.cert and tls.key must be set together".into());
+        }
+        if self.mcp.max_body_bytes < 1024 {
+            return invalid("mcp.max_body_bytes must be at least 1024".into());
+        }
+        if self.mcp.page_size == 0 {
+            return invalid("mcp.page_size must be at least 1".into());
+        }
+        let limits = &self.plugins.limits;
+        if !(1..=4096).contains(&limits.memory_mib) {
+            return invalid("plugins.limits.memory_mib must be between 1 and 4096".into());
+        }
+        if limits.deadline_ms.is_zero() {
+            return invalid("plugins.limits.deadline_ms must be positive".into());
+        }
+        if !(1..=10_000).contains(&limits.max_instances) {
+            return invalid("plugins.limits.max_instances must be between 1 and 10000".into());
+        }
+        for (plugin, prefix) in &self.plugins.prefixes {
+            let valid = prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid || prefix.len() > 32 {
+                return invalid(format!(
+                    "plugins.prefixes.{plugin}: {prefix:?} may only hold [a-zA-Z0-9_-], at most 32"
+                ));
+            }
+        }
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return invalid(format!(
+                "server.public_url {url:?} must start with https://"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The base URL clients use, such as `https://127.0.0.1:8443`.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.server.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.server.insecure_http {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{bound}")
+    }
+}
+
+/// Sets one dotted path in the TOML table from an environment variable.
+/// The value is read as a TOML value when it parses as one (numbers, booleans,
+/// arrays), else as a plain string.
+fn apply_env(table: &mut toml::Table, path: &str, value: &str) -> Result<(), String> {
+    let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    if keys.iter().any(String::is_empty) {
+        return Err("empty key segment".into());
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let (last, parents) = keys.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for key in parents {
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("{key} is not a table"))?;
+    }
+    current.insert(last.clone(), parsed);
+    Ok(())
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from(".toolhost"),
+            insecure_http: false,
+            allow_insecure_non_loopback: false,
+            public_url: None,
+            log_format: LogFormat::Pretty,
+            header_timeout_ms: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for McpConfig {
+    fn default() -> McpConfig {
+        McpConfig {
+            max_body_bytes: 4 * 1024 * 1024,
+            page_size: 100,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            max_sessions: 100_000,
+            session_idle_timeout_secs: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for PluginsConfig {
+    fn default() -> PluginsConfig {
+        PluginsConfig {
+            dir: PathBuf::from("plugins"),
+            prefixes: BTreeMap::new(),
+            limits: PluginLimits::default(),
+        }
+    }
+}
+
+impl Default for PluginLimits {
+    fn default() -> PluginLimits {
+        PluginLimits {
+            memory_mib: 64,
+            deadline_ms: Duration::from_secs(30),
+            max_output_bytes: 4 * 1024 * 1024,
+            max_instances: 256,
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("toolhost-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("toolhost.toml");
+        std::fs::write(&path, toml_text).expect("write config");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let res = Config::load(Some(&path), env, &Overrides::default());
+        let _ = std::fs::remove_dir_all(&dir);
+        res
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = load("", &[]).expect("defaults load");
+        assert_eq!(
+            config.server.listen,
+            SocketAddr::from(([127, 0, 0, 1], 8443))
+        );
+        assert_eq!(config.plugins.limits.memory_mib, 64);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let config = load(
+            "[server]\nlisten = \"127.0.0.1:1\"\n",
+            &[
+                ("TOOLHOST_SERVER__LISTEN", "127.0.0.1:9000"),
+                ("TOOLHOST_PLUGINS__LIMITS__MEMORY_MIB", "128"),
+                ("TOOLHOST_MCP__ALLOWED_HOSTS", "[\"a.example\"]"),
+                ("UNRELATED", "x"),
+                ("TOOLHOST_BIN", "/not/config"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.plugins.limits.memory_mib, 128);
+        assert_eq!(config.mcp.allowed_hosts, vec!["a.example".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_their_source() {
+        let check = |toml_text: &str, env: &[(&str, &str)], expect: &str| {
+            let err = load(toml_text, env).expect_err("must fail").to_string();
+            assert!(err.contains(expect), "{err:?} should contain {expect:?}");
+        };
+        check("[server]\nlisten = 5\n", &[], "toolhost.toml");
+        check("[server]\nbogus = 1\n", &[], "unknown field `bogus`");
+        check("[nope]\n", &[], "unknown field `nope`");
+        check(
+            "",
+            &[("TOOLHOST_SERVER__LISTEN", "not an addr")],
+            "invalid socket address",
+        );
+        check("", &[("TOOLHOST_SERVER__", "x")], "empty key segment");
+        check(
+            "[server]\nlisten = \"0.0.0.0:80\"\ninsecure_http = true\n",
+            &[],
+            "sends tokens in clear",
+        );
+        check("[tls]\ncert = \"a.pem\"\n", &[], "must be set together");
+        check("[plugins.limits]\nmemory_mib = 0\n", &[], "memory_mib");
+        check(
+            "[plugins.prefixes]\ngithub = \"g h\"\n",
+            &[],
+            "plugins.prefixes.github",
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! toolhost: a remote MCP server that hosts tools as sandboxed WebAssembly
+//! components.
+//!
+//! This file is the composition root: [`app`] is the only function that
+//! names every layer of the request path.
+
+pub mod cli;
+pub mod config;
+pub mod mcp;
+pub mod plugins;
+pub mod server;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+/// The whole HTTP application. Requests flow
+/// TLS (in `server`) → Host/Origin guard → MCP dispatch → registry → plugin.
+pub fn app(mcp: Arc<mcp::McpState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(mcp::router(mcp))
+}

@@ -1,0 +1,123 @@
+//! MCP over Streamable HTTP: the `/mcp` endpoint for both protocol eras.
+//!
+//! **Invariant:** only this module reads or writes MCP JSON. It reaches
+//! plugins only through [`crate::plugins::Registry`] and
+//! [`crate::plugins::call_tool`].
+
+mod call;
+mod guard;
+mod jsonrpc;
+mod methods;
+mod protocol;
+mod request_state;
+mod session;
+mod stateless;
+mod tools;
+mod transport;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::config::Config;
+use crate::plugins::{Registry, Runtime};
+
+/// Everything `/mcp` handlers share; lives as long as the server.
+pub struct McpState {
+    runtime: Arc<Runtime>,
+    registry: Registry,
+    sessions: session::Sessions,
+    settings: guard::Settings,
+    state_key: request_state::StateKey,
+    next_request: AtomicU64,
+}
+
+impl McpState {
+    /// Builds the endpoint's state at start-up from the validated config.
+    pub fn new(
+        config: &Config,
+        runtime: Arc<Runtime>,
+        registry: Registry,
+    ) -> std::io::Result<McpState> {
+        let mcp = &config.mcp;
+        let mut allowed_hosts: Vec<String> = mcp
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let public_host = config
+            .server
+            .public_url
+            .as_deref()
+            .and_then(|url| url.split_once("://"))
+            .map(|(_, rest)| {
+                rest.split(['/', ':'])
+                    .next()
+                    .unwrap_or(rest)
+                    .to_ascii_lowercase()
+            });
+        allowed_hosts.extend(public_host);
+        let enforce_host = config.server.listen.ip().is_loopback() || !allowed_hosts.is_empty();
+        let state_key = request_state::StateKey::load_or_create(
+            &config.server.data_dir.join("request-state.key"),
+        )?;
+        Ok(McpState {
+            runtime,
+            registry,
+            sessions: session::Sessions::new(mcp.max_sessions, mcp.session_idle_timeout_secs),
+            settings: guard::Settings {
+                max_body_bytes: mcp.max_body_bytes,
+                page_size: mcp.page_size,
+                allowed_hosts,
+                allowed_origins: mcp
+                    .allowed_origins
+                    .iter()
+                    .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                    .collect(),
+                enforce_host,
+            },
+            state_key,
+            next_request: AtomicU64::new(1),
+        })
+    }
+
+    fn next_request_id(&self) -> Arc<str> {
+        let n = self.next_request.fetch_add(1, Ordering::Relaxed);
+        Arc::from(format!("r{n:x}"))
+    }
+
+    /// Sessions currently open (for the start-up banner, metrics and tests).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Forgets idle sessions every minute until the returned task is aborted.
+    pub fn spawn_session_sweeper(self: &Arc<McpState>) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let removed = state.sessions.sweep();
+                if removed > 0 {
+                    tracing::info!(removed, "expired idle sessions");
+                }
+            }
+        })
+    }
+}
+
+/// The `/mcp` routes.
+pub fn router(state: Arc<McpState>) -> Router {
+    Router::new()
+        .route(
+            "/mcp",
+            post(transport::post)
+                .get(transport::get)
+                .delete(transport::delete),
+        )
+        .with_state(state)
+}

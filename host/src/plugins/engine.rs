@@ -1,0 +1,82 @@
+//! The process-wide wasmtime engine: pooling allocator, epoch interruption and
+//! the ticker thread that drives deadlines.
+//!
+//! Lives for the whole process; generations of plugins share it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::config::PluginLimits;
+
+/// How often the epoch advances. A call's deadline is checked at this
+/// granularity, and a spinning guest yields its thread this often, so other
+/// requests on the same worker are not starved.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Largest linear memory any plugin may be granted; the pool reserves address
+/// space for this much per slot.
+const MAX_POOL_MEMORY: usize = 4096 << 20;
+
+/// Builds the engine once at start-up.
+pub(crate) fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    // Slots for concurrent calls plus headroom for loads (list-tools runs in an
+    // instance too) so a reload never waits behind traffic.
+    let instances = limits.max_instances + 16;
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 2)
+        .total_tables(instances * 8)
+        .total_stacks(instances)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
+        .max_core_instances_per_component(64)
+        .table_elements(200_000)
+        .max_core_instance_size(4 << 20)
+        .max_component_instance_size(4 << 20)
+        .max_memory_size(((limits.memory_mib as usize) << 20).min(MAX_POOL_MEMORY))
+        // Resetting a slot by memset is cheaper than madvise for the few pages a
+        // small tool touches; this is where per-call kernel time goes otherwise.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(64 << 10);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .max_wasm_stack(1 << 20)
+        .async_stack_size(2 << 20);
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Owned by the server; dropping it stops the thread.
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: Engine) -> std::io::Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("toolhost-epoch".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,70 @@
+//! The plugin runtime: wasmtime engine, loading and validation, the served
+//! registry, and per-call sandboxed execution.
+//!
+//! **Invariant:** this module knows nothing about HTTP, MCP or auth. Callers
+//! hand it a plain [`CallContext`] and get a [`CallOutput`] or [`CallError`].
+
+mod bindings;
+mod cache;
+mod call;
+mod engine;
+mod host;
+mod input;
+mod load;
+mod registry;
+mod store;
+
+use std::path::PathBuf;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::config::PluginLimits;
+
+pub use bindings::{
+    Annotations, Blob, ClientSupport, Content, ElicitationRequest, EmbeddedResource, InputError,
+    InputKind, InputRequest, ResourceContents, ResourceLink,
+};
+pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
+pub use input::{InputAsk, InputMode};
+pub use load::{LoadError, LoadedPlugin, ToolSpec, is_valid_tool_name};
+pub use registry::{PluginSet, Registry, RegistryError, load_dir};
+pub use store::{EVENT_QUEUE, LogLevel, PluginEvent};
+
+/// Process-lifetime plugin machinery, shared by every generation.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<store::CallState>,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) limits: PluginLimits,
+    /// One permit per live instance, matching the pool's slots, so a burst of
+    /// calls queues instead of failing to find a slot.
+    pub(crate) instances: Semaphore,
+    _ticker: engine::EpochTicker,
+}
+
+impl Runtime {
+    /// Builds the engine and linker once at start-up. Compiled components are
+    /// cached under `cache_dir`.
+    pub fn new(limits: &PluginLimits, cache_dir: PathBuf) -> anyhow::Result<Runtime> {
+        let engine =
+            engine::build(limits).map_err(|e| anyhow::anyhow!("wasmtime engine: {e:#}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
+        bindings::toolhost::plugin::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|e| anyhow::anyhow!("linking host interface: {e:#}"))?;
+        let ticker = engine::EpochTicker::start(engine.clone())?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir,
+            limits: limits.clone(),
+            instances: Semaphore::new(limits.max_instances as usize),
+            _ticker: ticker,
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! Per-call state: what one instance may see and the limits it runs under.
+//!
+//! A `CallState` is created for one call (or one load-time `list-tools`) and
+//! dropped with its store, so nothing survives from one caller to the next.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use super::bindings::ClientSupport;
+use super::input::{InputAsk, InputMode, Interrupt};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Something a plugin reported or asked while running, for the transport.
+#[derive(Debug)]
+pub enum PluginEvent {
+    Progress {
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    /// Questions for the client; the call waits for the answers.
+    Input(InputAsk),
+}
+
+/// Severity of a plugin's log line, independent of the generated bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// Events a call may queue before the client reads them; beyond this, events
+/// are dropped so a plugin looping on `progress` cannot grow host memory.
+pub const EVENT_QUEUE: usize = 64;
+
+/// Longest log or progress message kept from a plugin; longer ones are cut,
+/// since the guest controls the length.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+
+pub(crate) struct CallState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) request_id: Arc<str>,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) events: Option<mpsc::Sender<PluginEvent>>,
+    pub(crate) client_supports: ClientSupport,
+    pub(crate) input: InputMode,
+    /// Answers a replayed call used, carried into the next round's state.
+    pub(crate) consumed: BTreeMap<String, String>,
+    /// Set when `request-input` stops a replayed call on purpose.
+    pub(crate) interrupt: Option<Interrupt>,
+}
+
+/// The per-call facts a `CallState` is built from.
+pub(crate) struct StateParts {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) request_id: Arc<str>,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) memory_bytes: usize,
+    pub(crate) events: Option<mpsc::Sender<PluginEvent>>,
+    pub(crate) client_supports: ClientSupport,
+    pub(crate) input: InputMode,
+}
+
+impl CallState {
+    pub(crate) fn new(parts: StateParts, stderr: MemoryOutputPipe) -> CallState {
+        // Nothing is inherited from the host process: no environment, no
+        // arguments, no preopened directories, no network, no stdin or stdout.
+        // Stderr goes to a small in-memory pipe so a crash can be explained.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: parts.memory_bytes,
+                exceeded: false,
+            },
+            plugin: parts.plugin,
+            request_id: parts.request_id,
+            config: parts.config,
+            events: parts.events,
+            client_supports: parts.client_supports,
+            input: parts.input,
+            consumed: BTreeMap::new(),
+            interrupt: None,
+        }
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so a guest that
+/// traps after a failed `memory.grow` is reported as out of memory rather than
+/// as a generic trap.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    pub(crate) exceeded: bool,
+}
+
+/// Table elements one instance may have; a guest asking for more is refused.
+const MAX_TABLE_ELEMENTS: usize = 200_000;
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Cuts a guest-supplied message to [`MAX_MESSAGE_BYTES`] on a char boundary.
+pub(crate) fn truncate_message(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_char_boundary() {
+        let check = |input: String, expect_len: usize| {
+            assert_eq!(truncate_message(input).len(), expect_len);
+        };
+        check("short".into(), 5);
+        check(
+            "é".repeat(MAX_MESSAGE_BYTES),
+            MAX_MESSAGE_BYTES + '…'.len_utf8(),
+        );
+        check(
+            "a".repeat(MAX_MESSAGE_BYTES + 1),
+            MAX_MESSAGE_BYTES + '…'.len_utf8(),
+        );
+    }
+}

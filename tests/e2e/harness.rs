@@ -1,0 +1,353 @@
+//! Starting the real `toolhost` binary for a test and talking to it the way
+//! clients do: HTTPS with the server's generated certificate, JSON-RPC bodies.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// A running server, killed when dropped.
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) client: reqwest::Client,
+    child: Child,
+    stderr_log: PathBuf,
+}
+
+/// What a test server should serve.
+pub(crate) struct Setup {
+    /// Bundled plugins by name (`devtools`, `conformance`).
+    pub(crate) bundled: Vec<&'static str>,
+    /// Test fixtures by name (`hostile`, `collide`, …).
+    pub(crate) fixtures: Vec<&'static str>,
+    /// Extra TOML config.
+    pub(crate) config: String,
+    pub(crate) env: Vec<(String, String)>,
+    /// Reuse a data dir (certificate and compile cache) from an earlier server.
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+impl Setup {
+    pub(crate) fn new() -> Setup {
+        Setup {
+            bundled: Vec::new(),
+            fixtures: Vec::new(),
+            config: String::new(),
+            env: Vec::new(),
+            data_dir: None,
+        }
+    }
+
+    pub(crate) fn data_dir(mut self, dir: PathBuf) -> Setup {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    pub(crate) fn bundled(mut self, name: &'static str) -> Setup {
+        self.bundled.push(name);
+        self
+    }
+
+    pub(crate) fn fixture(mut self, name: &'static str) -> Setup {
+        self.fixtures.push(name);
+        self
+    }
+
+    pub(crate) fn config(mut self, toml: &str) -> Setup {
+        self.config.push_str(toml);
+        self.config.push('\n');
+        self
+    }
+
+    pub(crate) async fn start(self) -> anyhow::Result<Server> {
+        Server::start(self).await
+    }
+}
+
+pub(crate) fn artefact_dir(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(default))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+pub(crate) fn toolhost_bin() -> PathBuf {
+    artefact_dir("TOOLHOST_BIN", "target/debug/toolhost")
+}
+
+pub(crate) fn scratch_dir(label: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = workspace_root()
+        .join("target/e2e")
+        .join(format!("{label}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+impl Server {
+    async fn start(setup: Setup) -> anyhow::Result<Server> {
+        install_crypto();
+        let root = scratch_dir("server");
+        let plugins_dir = root.join("plugins");
+        let data_dir = setup.data_dir.clone().unwrap_or_else(|| root.join("data"));
+        std::fs::create_dir_all(&plugins_dir)?;
+        for name in &setup.bundled {
+            let src =
+                artefact_dir("TOOLHOST_PLUGINS", "target/plugins").join(format!("{name}.wasm"));
+            std::fs::copy(&src, plugins_dir.join(format!("{name}.wasm")))
+                .with_context(|| format!("copying {} (run `cargo xtask test`)", src.display()))?;
+        }
+        for name in &setup.fixtures {
+            let src = artefact_dir("TOOLHOST_TEST_PLUGINS", "target/test-plugins")
+                .join(format!("{name}.wasm"));
+            std::fs::copy(&src, plugins_dir.join(format!("{name}.wasm")))
+                .with_context(|| format!("copying {} (run `cargo xtask test`)", src.display()))?;
+        }
+        let config_path = root.join("toolhost.toml");
+        std::fs::write(&config_path, &setup.config)?;
+        let stderr_log = root.join("stderr.log");
+        let mut command = Command::new(toolhost_bin());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--plugins")
+            .arg(&plugins_dir)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("TOOLHOST_LOG", "info,toolhost=debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log)?);
+        for (k, v) in &setup.env {
+            command.env(k, v);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", toolhost_bin().display()))?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("toolhost listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+                bail!("server did not start; stderr:\n{log}");
+            }
+        };
+        let client = client_for(&data_dir)?;
+        Ok(Server {
+            url,
+            data_dir,
+            client,
+            child,
+            stderr_log,
+        })
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A POST to `/mcp` with the given headers and raw body.
+    pub(crate) async fn post_raw(
+        &self,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> anyhow::Result<Reply> {
+        let mut req = self.client.post(&self.url);
+        let mut has_ct = false;
+        let mut has_accept = false;
+        for (k, v) in headers {
+            has_ct |= k.eq_ignore_ascii_case("content-type");
+            has_accept |= k.eq_ignore_ascii_case("accept");
+            req = req.header(*k, *v);
+        }
+        if !has_ct {
+            req = req.header("content-type", "application/json");
+        }
+        if !has_accept {
+            req = req.header("accept", "application/json, text/event-stream");
+        }
+        Reply::read(req.body(body).send().await?).await
+    }
+
+    /// Opens a session: `initialize` then `notifications/initialized`.
+    pub(crate) async fn session(&self, version: &str) -> anyhow::Result<Session<'_>> {
+        let init = json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": version,
+                "capabilities": {},
+                "clientInfo": {"name": "e2e", "version": "1"}
+            }
+        });
+        let reply = self.post_raw(&[], init.to_string()).await?;
+        if reply.status != 200 {
+            bail!("initialize failed: {} {}", reply.status, reply.text);
+        }
+        let id = reply
+            .header("mcp-session-id")
+            .context("initialize returned no Mcp-Session-Id")?;
+        let negotiated = reply.json()["result"]["protocolVersion"]
+            .as_str()
+            .context("no protocolVersion")?
+            .to_string();
+        let session = Session {
+            server: self,
+            id,
+            version: negotiated,
+        };
+        let ack = session
+            .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        if ack.status != 202 {
+            bail!("notifications/initialized got {}", ack.status);
+        }
+        Ok(session)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTPS client trusting the server's generated certificate.
+pub(crate) fn client_for(data_dir: &Path) -> anyhow::Result<reqwest::Client> {
+    let pem = std::fs::read(data_dir.join("tls/cert.pem")).context("reading generated cert")?;
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+/// An open session-era session.
+pub(crate) struct Session<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) id: String,
+    pub(crate) version: String,
+}
+
+impl Session<'_> {
+    pub(crate) async fn post(&self, body: Value) -> anyhow::Result<Reply> {
+        self.server
+            .post_raw(
+                &[
+                    ("mcp-session-id", &self.id),
+                    ("mcp-protocol-version", &self.version),
+                ],
+                body.to_string(),
+            )
+            .await
+    }
+
+    /// Sends a request and returns its JSON-RPC response object.
+    pub(crate) async fn request(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let reply = self
+            .post(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await?;
+        reply.response()
+    }
+
+    /// Calls a tool and returns the `result` (a CallToolResult) or the error.
+    pub(crate) async fn call(&self, tool: &str, arguments: Value) -> anyhow::Result<Value> {
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
+            .await
+    }
+}
+
+/// A response with its body read.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
+}
+
+impl Reply {
+    pub(crate) async fn read(response: reqwest::Response) -> anyhow::Result<Reply> {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        Ok(Reply {
+            status,
+            headers,
+            text,
+        })
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    /// Every JSON-RPC message in the body: one for JSON, each event for SSE.
+    pub(crate) fn messages(&self) -> Vec<Value> {
+        if self
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/event-stream"))
+        {
+            self.text
+                .lines()
+                .filter_map(|line| line.strip_prefix("data: "))
+                .filter_map(|data| serde_json::from_str(data).ok())
+                .collect()
+        } else {
+            vec![self.json()]
+        }
+    }
+
+    /// The final JSON-RPC response (the message with an id and no method).
+    pub(crate) fn response(&self) -> anyhow::Result<Value> {
+        self.messages()
+            .into_iter()
+            .rfind(|m| {
+                m.get("method").is_none() && (m.get("result").is_some() || m.get("error").is_some())
+            })
+            .with_context(|| {
+                format!(
+                    "no JSON-RPC response in {} body: {}",
+                    self.status, self.text
+                )
+            })
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: each starts the real `toolhost` binary on a free port
+//! over real TLS and talks to it as an MCP client would.
+//!
+//! Artefacts come from `cargo xtask test`: `TOOLHOST_BIN`, `TOOLHOST_PLUGINS`
+//! (bundled plugins) and `TOOLHOST_TEST_PLUGINS` (fixtures in `tests/plugins`).
+
+mod bad_input;
+mod harness;
+mod loading;
+mod sandbox;
+mod session_era;
+mod stateless;

@@ -1,0 +1,124 @@
+//! Hostile plugins are contained: loops hit the deadline, allocation hits the
+//! memory limit, panics and stack overflows become tool errors, and nothing
+//! is shared between calls or leaks in from the host.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::Setup;
+
+fn text(res: &serde_json::Value) -> String {
+    res["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_failure_mode_is_a_clear_tool_error() -> anyhow::Result<()> {
+    let mut server = Setup::new()
+        .fixture("hostile")
+        .config("[plugins.limits]\ndeadline_ms = 1000\nmemory_mib = 32\nmax_output_bytes = 1048576")
+        .start()
+        .await?;
+    let session = server.session("2025-11-25").await?;
+    let check = |tool: &'static str, args: serde_json::Value, expect: &'static str| {
+        let session = &session;
+        async move {
+            let started = Instant::now();
+            let res = session.call(tool, args).await?;
+            assert_eq!(res["result"]["isError"], true, "{tool}: {res}");
+            let message = text(&res);
+            assert!(
+                message.contains(expect),
+                "{tool}: {message:?} lacks {expect:?}"
+            );
+            anyhow::Ok(started.elapsed())
+        }
+    };
+    let spin = check("spin", json!({}), "deadline of 1000 ms").await?;
+    assert!(
+        spin < Duration::from_secs(5),
+        "deadline enforced promptly: {spin:?}"
+    );
+    check("hog", json!({}), "memory limit of 32 MiB").await?;
+    check("panic", json!({}), "panicked").await?;
+    // Rust keeps its stack in linear memory: overflowing it is an out-of-bounds access.
+    check("recurse", json!({}), "the tool crashed").await?;
+    check(
+        "huge_output",
+        json!({"mib": 2}),
+        "over the limit of 1048576 bytes",
+    )
+    .await?;
+    check("error", json!({}), "upstream error: upstream exploded").await?;
+    check("is_error", json!({}), "this is a tool-level error").await?;
+    let res = session.call("echo", json!({"text": "alive"})).await?;
+    assert_eq!(text(&res), "alive");
+    assert!(server.alive(), "server survived every hostile call");
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_state_survives_between_calls() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let session = server.session("2025-11-25").await?;
+    for _ in 0..3 {
+        let res = session.call("counter", json!({})).await?;
+        assert_eq!(text(&res), "1", "each call gets a fresh instance");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sandbox_grants_nothing_by_default() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let session = server.session("2025-11-25").await?;
+    let file = session
+        .call("read_file", json!({"path": "/etc/passwd"}))
+        .await?;
+    assert!(!text(&file).contains("root:"), "no filesystem: {file}");
+    let env = session.call("env", json!({})).await?;
+    assert_eq!(text(&env).trim(), "{}", "no environment: {env}");
+    let who = session.call("whoami", json!({})).await?;
+    assert!(text(&who).contains("request"), "{who}");
+    let config = session.call("config", json!({"key": "anything"})).await?;
+    assert_eq!(text(&config), "unset");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_spinning_plugin_does_not_stall_other_calls() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[plugins.limits]\ndeadline_ms = 3000")
+        .start()
+        .await?;
+    let session = server.session("2025-11-25").await?;
+    let spinners = async {
+        let calls = (0..2).map(|_| session.call("spin", json!({})));
+        futures::future::join_all(calls).await
+    };
+    let echoes = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        for i in 0..20 {
+            let res = session
+                .call("echo", json!({"text": format!("e{i}")}))
+                .await?;
+            assert_eq!(text(&res), format!("e{i}"));
+        }
+        anyhow::Ok(started.elapsed())
+    };
+    let (spun, echo_time) = tokio::join!(spinners, echoes);
+    let echo_time = echo_time?;
+    assert!(
+        echo_time < Duration::from_millis(2500),
+        "echo calls waited on spinners: {echo_time:?}"
+    );
+    for res in spun {
+        assert_eq!(res?["result"]["isError"], true);
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The stateless era (2026-07-28): no session, version and capabilities in
+//! every request's `_meta`, method and name mirrored in headers.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Reply, Server, Setup};
+
+const V: &str = "2026-07-28";
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "1"}
+    })
+}
+
+async fn send(server: &Server, id: i64, method: &str, mut params: Value) -> anyhow::Result<Reply> {
+    if params.get("_meta").is_none() {
+        params["_meta"] = meta();
+    }
+    let name = params["name"].as_str().unwrap_or_default().to_string();
+    let mut headers = vec![("mcp-protocol-version", V), ("mcp-method", method)];
+    if method == "tools/call" {
+        headers.push(("mcp-name", name.as_str()));
+    }
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    server.post_raw(&headers, body.to_string()).await
+}
+
+#[tokio::test]
+async fn discover_list_and_call() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let discover = send(&server, 1, "server/discover", json!({})).await?;
+    assert_eq!(discover.status, 200, "{}", discover.text);
+    let result = &discover.json()["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!(V)))
+    );
+    assert_eq!(result["capabilities"]["tools"]["listChanged"], true);
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "toolhost"
+    );
+    assert!(!discover.text.contains('\n'), "stateless JSON is one line");
+    assert!(discover.header("mcp-session-id").is_none());
+
+    let list = send(&server, 2, "tools/list", json!({})).await?.json();
+    assert_eq!(list["result"]["resultType"], "complete");
+    assert_eq!(list["result"]["ttlMs"], 0);
+    assert_eq!(list["result"]["cacheScope"], "private");
+    assert!(
+        list["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    let call = send(
+        &server,
+        3,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    )
+    .await?
+    .json();
+    assert_eq!(call["id"], 3);
+    assert_eq!(call["result"]["resultType"], "complete");
+    assert_eq!(call["result"]["content"][0]["text"], "hi");
+    Ok(())
+}
+
+#[tokio::test]
+async fn errors_echo_the_id_with_the_right_status() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let check = |reply: Reply, status: u16, code: i64, id: i64| {
+        assert_eq!(reply.status, status, "{}", reply.text);
+        let body = reply.json();
+        assert_eq!(body["error"]["code"], code, "{}", reply.text);
+        assert_eq!(body["id"], id, "{}", reply.text);
+        body
+    };
+    check(
+        send(&server, 101, "server/discover", json!({"_meta": {}})).await?,
+        400,
+        -32602,
+        101,
+    );
+    let mut no_caps = meta();
+    no_caps
+        .as_object_mut()
+        .map(|m| m.remove("io.modelcontextprotocol/clientCapabilities"));
+    check(
+        send(&server, 104, "server/discover", json!({"_meta": no_caps})).await?,
+        400,
+        -32602,
+        104,
+    );
+    let mut bad_version = meta();
+    bad_version["io.modelcontextprotocol/protocolVersion"] = json!("v999.0.0");
+    check(
+        send(
+            &server,
+            302,
+            "server/discover",
+            json!({"_meta": bad_version.clone()}),
+        )
+        .await?,
+        400,
+        -32020,
+        302,
+    );
+    let body = json!({"jsonrpc": "2.0", "id": 301, "method": "server/discover", "params": {"_meta": bad_version}});
+    let reply = server
+        .post_raw(
+            &[
+                ("mcp-protocol-version", "v999.0.0"),
+                ("mcp-method", "server/discover"),
+            ],
+            body.to_string(),
+        )
+        .await?;
+    let err = check(reply, 400, -32022, 301);
+    assert_eq!(err["error"]["data"]["requested"], "v999.0.0");
+    assert!(
+        err["error"]["data"]["supported"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!(V)))
+    );
+    for (id, method) in [
+        (500, "initialize"),
+        (501, "ping"),
+        (502, "logging/setLevel"),
+        (601, "unknown/method"),
+    ] {
+        check(send(&server, id, method, json!({})).await?, 404, -32601, id);
+    }
+    let mismatched =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": meta()}});
+    let reply = server
+        .post_raw(
+            &[("mcp-protocol-version", V), ("mcp-method", "tools/call")],
+            mismatched.to_string(),
+        )
+        .await?;
+    check(reply, 400, -32020, 7);
+    Ok(())
+}
+
+#[tokio::test]
+async fn logs_only_with_a_requested_level() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let quiet = send(&server, 1, "tools/call", json!({"name": "log"})).await?;
+    assert!(
+        !quiet.text.contains("notifications/message"),
+        "{}",
+        quiet.text
+    );
+    let mut with_level = meta();
+    with_level["io.modelcontextprotocol/logLevel"] = json!("debug");
+    let loud = send(
+        &server,
+        2,
+        "tools/call",
+        json!({"name": "log", "_meta": with_level}),
+    )
+    .await?;
+    let n_logs = loud
+        .messages()
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .count();
+    assert_eq!(n_logs, 5, "one per level: {}", loud.text);
+    Ok(())
+}
+
+#[tokio::test]
+async fn listen_acknowledges_with_the_subscription_id() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let body = json!({
+        "jsonrpc": "2.0", "id": 77, "method": "subscriptions/listen",
+        "params": {"_meta": meta(), "notifications": {"toolsListChanged": true}}
+    });
+    let mut res = server
+        .client
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", V)
+        .header("mcp-method", "subscriptions/listen")
+        .body(body.to_string())
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), res.chunk()).await??;
+    let text = String::from_utf8_lossy(&chunk.unwrap_or_default()).to_string();
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("an event");
+    let ack: Value = serde_json::from_str(data)?;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true})
+    );
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        77
+    );
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! `cargo xtask`: the project's build and test entry points, so the README's
+//! commands need nothing but cargo.
+//!
+//! - `cargo xtask run [-- SERVE ARGS]`: build plugins and the release server, then serve.
+//! - `cargo xtask test`: build plugins and fixtures, then run every test.
+//! - `cargo xtask plugins`: build the bundled plugins into `target/plugins/`.
+//! - `cargo xtask bench`: build release and run the benchmark.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Bundled plugins: (guest workspace dir, cargo package, installed name).
+const BUNDLED: &[(&str, &str, &str)] = &[
+    ("plugins", "toolhost-plugin-devtools", "devtools"),
+    ("plugins", "toolhost-plugin-conformance", "conformance"),
+];
+
+/// Test fixtures: (guest workspace dir, cargo package, installed name).
+const FIXTURES: &[(&str, &str, &str)] = &[
+    ("tests/plugins", "toolhost-test-hostile", "hostile"),
+    (
+        "tests/plugins",
+        "toolhost-test-invalid-name",
+        "invalid-name",
+    ),
+    ("tests/plugins", "toolhost-test-bad-schema", "bad-schema"),
+    ("tests/plugins", "toolhost-test-collide", "collide"),
+];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root).context("entering the project root")?;
+    let (command, rest) = args
+        .split_first()
+        .map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
+    match command {
+        "plugins" => build_guests(&root, BUNDLED, "plugins"),
+        "run" => {
+            build_guests(&root, BUNDLED, "plugins")?;
+            let mut cargo = cargo();
+            cargo.args([
+                "run",
+                "--release",
+                "--package",
+                "toolhost-host",
+                "--bin",
+                "toolhost",
+                "--",
+                "serve",
+            ]);
+            cargo.args(["--plugins", "target/plugins"]);
+            cargo.args(rest);
+            run(&mut cargo)
+        }
+        "test" => test(&root, rest),
+        "bench" => {
+            build_guests(&root, BUNDLED, "plugins")?;
+            run(cargo().args([
+                "build",
+                "--release",
+                "--package",
+                "toolhost-host",
+                "--package",
+                "toolhost-bench",
+            ]))?;
+            let mut bench = Command::new(root.join("target/release/toolhost-bench"));
+            bench.env("TOOLHOST_BIN", root.join("target/release/toolhost"));
+            bench.env("TOOLHOST_PLUGINS", root.join("target/plugins"));
+            bench.args(rest);
+            run(&mut bench)
+        }
+        "help" | "--help" | "-h" => {
+            println!("usage: cargo xtask <plugins|run|test|bench> [args]");
+            Ok(())
+        }
+        other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),
+    }
+}
+
+/// Strategy: build guests (bundled plugins and fixtures), build the host once
+/// in the test profile, then run the whole workspace's tests with the paths
+/// of those artefacts in the environment.
+fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
+    build_guests(root, BUNDLED, "plugins")?;
+    build_guests(root, FIXTURES, "test-plugins")?;
+    run(cargo().args(["build", "--package", "toolhost-host", "--bin", "toolhost"]))?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace"]);
+    tests.env("TOOLHOST_BIN", root.join("target/debug/toolhost"));
+    tests.env("TOOLHOST_PLUGINS", root.join("target/plugins"));
+    tests.env("TOOLHOST_TEST_PLUGINS", root.join("target/test-plugins"));
+    tests.args(rest);
+    run(&mut tests)?;
+    // Guest crates have their own unit tests, run natively.
+    let mut guest_tests = cargo();
+    guest_tests
+        .current_dir(root.join("plugins"))
+        .env("CARGO_TARGET_DIR", root.join("target/guest-native"))
+        .args(["test", "--workspace", "--quiet"]);
+    run(&mut guest_tests)
+}
+
+/// Builds the listed guest packages for `wasm32-wasip2` and copies each
+/// component to `target/<dest>/<name>.wasm`.
+fn build_guests(root: &Path, guests: &[(&str, &str, &str)], dest: &str) -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let target_dir = root.join("target/wasm");
+    let mut workspaces: Vec<&str> = guests.iter().map(|(ws, _, _)| *ws).collect();
+    workspaces.dedup();
+    for workspace in workspaces {
+        let mut cargo = cargo();
+        cargo
+            .current_dir(root.join(workspace))
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--release", "--target", "wasm32-wasip2"]);
+        for (ws, package, _) in guests {
+            if *ws == workspace {
+                cargo.args(["--package", package]);
+            }
+        }
+        run(&mut cargo)?;
+    }
+    let out_dir = root.join("target").join(dest);
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    for (_, package, name) in guests {
+        let built = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let installed = out_dir.join(format!("{name}.wasm"));
+        // Copy then rename, as the README tells operators to deploy, so a
+        // running server never sees a half-written file.
+        let staging = out_dir.join(format!(".{name}.wasm.tmp"));
+        std::fs::copy(&built, &staging)
+            .with_context(|| format!("copying {} to {}", built.display(), staging.display()))?;
+        std::fs::rename(&staging, &installed)?;
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let output = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup (the wasm32-wasip2 target is installed with it)")?;
+    if String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
