@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod mcp;
 pub mod plugins;
+mod secret_file;
 pub mod server;
 pub mod tls;
 

@@ -96,25 +96,12 @@ fn write_dev_certificate(dir: &Path, cert_path: &Path, key_path: &Path) -> Resul
         path: cert_path.to_path_buf(),
         source,
     })?;
-    write_private(key_path, certified.signing_key.serialize_pem().as_bytes()).map_err(|source| {
-        TlsError::Write {
+    crate::secret_file::write(key_path, certified.signing_key.serialize_pem().as_bytes()).map_err(
+        |source| TlsError::Write {
             path: key_path.to_path_buf(),
             source,
-        }
-    })
-}
-
-/// Writes a file only its owner can read, because it holds a private key.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents)
+        },
+    )
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

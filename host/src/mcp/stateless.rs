@@ -51,41 +51,9 @@ pub(crate) fn validate(headers: &HeaderMap, method: &str, params: &Value) -> Res
             "MCP-Protocol-Version header is required",
         ));
     };
-    match header_str(headers, "mcp-method").map(str::trim) {
-        Some(value) if value == method => {}
-        Some(value) => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                HEADER_MISMATCH,
-                format!("Mcp-Method header {value:?} does not match the body's method {method:?}"),
-            ));
-        }
-        None => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                HEADER_MISMATCH,
-                "Mcp-Method header is required",
-            ));
-        }
-    }
+    mirrored_header(headers, "Mcp-Method", method)?;
     if let Some(name) = named_target(method, params) {
-        match header_str(headers, "mcp-name").map(str::trim) {
-            Some(value) if value == name => {}
-            Some(value) => {
-                return Err(refuse(
-                    StatusCode::BAD_REQUEST,
-                    HEADER_MISMATCH,
-                    format!("Mcp-Name header {value:?} does not match the body's {name:?}"),
-                ));
-            }
-            None => {
-                return Err(refuse(
-                    StatusCode::BAD_REQUEST,
-                    HEADER_MISMATCH,
-                    format!("Mcp-Name header is required for {method}"),
-                ));
-            }
-        }
+        mirrored_header(headers, "Mcp-Name", name)?;
     }
     let Some(meta) = params.get("_meta").and_then(Value::as_object) else {
         return Err(refuse(
@@ -120,6 +88,23 @@ pub(crate) fn validate(headers: &HeaderMap, method: &str, params: &Value) -> Res
     match protocol::known(header_version) {
         Some(era @ Era::Stateless(_)) => Ok(era),
         _ => Err(unsupported_version(header_version)),
+    }
+}
+
+/// Checks that header `name` is present and equals `expected` from the body.
+fn mirrored_header(headers: &HeaderMap, name: &str, expected: &str) -> Result<(), Refusal> {
+    match header_str(headers, name).map(str::trim) {
+        Some(value) if value == expected => Ok(()),
+        Some(value) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            HEADER_MISMATCH,
+            format!("{name} header {value:?} does not match the body's {expected:?}"),
+        )),
+        None => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            HEADER_MISMATCH,
+            format!("{name} header is required for {expected}"),
+        )),
     }
 }
 

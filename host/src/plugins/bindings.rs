@@ -17,7 +17,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use self::exports::toolhost::plugin::tools::{Caller, ToolDefinition, ToolError, ToolOutput};
+pub(crate) use self::exports::toolhost::plugin::tools::{
+    Caller, ToolDefinition, ToolError, ToolOutput,
+};
 pub(crate) use self::toolhost::plugin::host::LogLevel;
 pub use self::toolhost::plugin::types::{
     Annotations, Blob, ClientSupport, Content, ElicitationRequest, EmbeddedResource, InputError,
