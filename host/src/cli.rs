@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, LogFormat, Overrides};
 use crate::plugins::{self, PluginSet, Registry, Runtime};
-use crate::{mcp, server, tls};
+use crate::{mcp, server, tls, watch};
 
 #[derive(Parser)]
 #[command(
@@ -91,30 +91,34 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let plugin_runtime = Arc::new(Runtime::new(
-        &config.plugins.limits,
-        data_dir.join("cache"),
-    )?);
+    let plugin_runtime = Arc::new(Runtime::new(&config.plugins, data_dir.join("cache"))?);
     let plugins_dir = &config.plugins.dir;
     if !plugins_dir.is_dir() {
         std::fs::create_dir_all(plugins_dir)
             .with_context(|| format!("creating plugins directory {}", plugins_dir.display()))?;
         tracing::warn!(dir = %plugins_dir.display(), "plugins directory was missing; created it empty");
     }
-    let (loaded, errors) =
-        plugins::load_dir(&plugin_runtime, plugins_dir, &config.plugins.prefixes)
-            .await
-            .with_context(|| format!("reading plugins directory {}", plugins_dir.display()))?;
-    for err in &errors {
-        tracing::error!("plugin refused: {err}");
-    }
-    let (set, collisions) = PluginSet::build(loaded, 1);
-    for err in &collisions {
+    let (set, report) = plugins::reload_dir(&plugin_runtime, plugins_dir, &PluginSet::empty())
+        .await
+        .with_context(|| format!("reading plugins directory {}", plugins_dir.display()))?;
+    for (_, err, _) in &report.failed {
         tracing::error!("plugin refused: {err}");
     }
     let n_tools = set.tools().len();
     let n_plugins = set.plugins().len();
     let registry = Registry::new(set);
+    let _watch = if config.plugins.watch {
+        let handle = watch::spawn(
+            plugin_runtime.clone(),
+            registry.clone(),
+            plugins_dir.clone(),
+            config.plugins.debounce_ms,
+        )
+        .with_context(|| format!("watching plugins directory {}", plugins_dir.display()))?;
+        Some(handle)
+    } else {
+        None
+    };
 
     let tls = if config.server.insecure_http {
         None
@@ -139,8 +143,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         tls.as_ref().map(|(_, cert)| cert),
         n_plugins,
         n_tools,
-        &errors,
-        &collisions,
+        report.failed.len(),
     );
     let serve_config = server::ServeConfig {
         tls: tls.map(|(server_config, _)| server_config),
@@ -157,11 +160,9 @@ fn print_banner(
     cert: Option<&tls::CertInfo>,
     n_plugins: usize,
     n_tools: usize,
-    load_errors: &[plugins::RegistryError],
-    collisions: &[plugins::RegistryError],
+    n_refused: usize,
 ) {
     let mcp_url = format!("{base_url}/mcp");
-    let n_refused = load_errors.len() + collisions.len();
     println!("toolhost listening on {mcp_url}");
     println!("  plugins: {n_plugins} loaded ({n_tools} tools), {n_refused} refused");
     if let Some(cert) = cert {

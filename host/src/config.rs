@@ -94,7 +94,27 @@ pub struct PluginsConfig {
     /// Name prefixes per plugin (file stem → prefix), so two plugins with the
     /// same tool names can both be served: `prefixes = { github = "gh_" }`.
     pub prefixes: BTreeMap<String, String>,
+    /// Defaults for plugins whose sidecar does not set a limit.
     pub limits: PluginLimits,
+    /// Caps on what any sidecar may grant.
+    pub policy: PluginPolicy,
+    /// Watch the directory and reload changed plugins without a restart.
+    pub watch: bool,
+    /// Quiet period after the last file event before a reload, so an
+    /// editor's or a copy's several writes become one reload.
+    #[serde(with = "duration_ms")]
+    pub debounce_ms: Duration,
+}
+
+/// `[plugins.policy]`: the most a sidecar may grant one plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginPolicy {
+    /// The pool reserves address space for this much memory per instance.
+    pub max_memory_mib: u32,
+    #[serde(with = "duration_ms")]
+    pub max_deadline_ms: Duration,
+    pub max_output_bytes: usize,
 }
 
 /// Per-call sandbox limits applied to every plugin.
@@ -109,6 +129,7 @@ pub struct PluginLimits {
     /// Largest result (all content plus structured content) a call may return.
     pub max_output_bytes: usize,
     /// Plugin instances alive at once across all plugins; more calls wait.
+    /// Also the default per-plugin concurrency.
     pub max_instances: u32,
 }
 
@@ -220,8 +241,25 @@ impl Config {
             return invalid("mcp.page_size must be at least 1".into());
         }
         let limits = &self.plugins.limits;
-        if !(1..=4096).contains(&limits.memory_mib) {
-            return invalid("plugins.limits.memory_mib must be between 1 and 4096".into());
+        let policy = &self.plugins.policy;
+        if !(1..=4096).contains(&policy.max_memory_mib) {
+            return invalid("plugins.policy.max_memory_mib must be between 1 and 4096".into());
+        }
+        if !(1..=policy.max_memory_mib).contains(&limits.memory_mib) {
+            return invalid(format!(
+                "plugins.limits.memory_mib must be between 1 and plugins.policy.max_memory_mib ({})",
+                policy.max_memory_mib
+            ));
+        }
+        if limits.deadline_ms > policy.max_deadline_ms {
+            return invalid(
+                "plugins.limits.deadline_ms exceeds plugins.policy.max_deadline_ms".into(),
+            );
+        }
+        if limits.max_output_bytes > policy.max_output_bytes {
+            return invalid(
+                "plugins.limits.max_output_bytes exceeds plugins.policy.max_output_bytes".into(),
+            );
         }
         if limits.deadline_ms.is_zero() {
             return invalid("plugins.limits.deadline_ms must be positive".into());
@@ -323,6 +361,19 @@ impl Default for PluginsConfig {
             dir: PathBuf::from("plugins"),
             prefixes: BTreeMap::new(),
             limits: PluginLimits::default(),
+            policy: PluginPolicy::default(),
+            watch: true,
+            debounce_ms: Duration::from_millis(150),
+        }
+    }
+}
+
+impl Default for PluginPolicy {
+    fn default() -> PluginPolicy {
+        PluginPolicy {
+            max_memory_mib: 1024,
+            max_deadline_ms: Duration::from_secs(300),
+            max_output_bytes: 64 * 1024 * 1024,
         }
     }
 }

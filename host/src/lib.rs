@@ -11,6 +11,7 @@ pub mod plugins;
 mod secret_file;
 pub mod server;
 pub mod tls;
+pub mod watch;
 
 use std::sync::Arc;
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) data_dir: PathBuf,
+    pub(crate) plugins_dir: PathBuf,
     pub(crate) client: reqwest::Client,
     child: Child,
     stderr_log: PathBuf,
@@ -165,10 +166,16 @@ impl Server {
         Ok(Server {
             url,
             data_dir,
+            plugins_dir,
             client,
             child,
             stderr_log,
         })
+    }
+
+    /// The generated self-signed certificate, for clients that take a CA file.
+    pub(crate) fn cert_path(&self) -> PathBuf {
+        self.data_dir.join("tls/cert.pem")
     }
 
     pub(crate) fn stderr(&self) -> String {

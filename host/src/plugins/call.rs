@@ -17,6 +17,7 @@ use super::bindings::{
 };
 use super::input::{InputMode, Interrupt};
 use super::load::{LoadedPlugin, ToolSpec};
+use super::sidecar::EffectiveLimits;
 use super::store::{CallState, PluginEvent, StateParts};
 
 /// How much of a plugin's stderr (where a Rust guest writes its panic message)
@@ -114,9 +115,9 @@ pub async fn call_tool(
     ctx: CallContext,
 ) -> Result<CallOutcome, CallError> {
     validate_arguments(tool, arguments)?;
-    let limits = &runtime.limits;
-    let memory_bytes = (limits.memory_mib as usize) << 20;
-    let deadline = limits.deadline_ms;
+    let limits = &plugin.limits;
+    let memory_bytes = limits.memory_bytes;
+    let deadline = limits.deadline;
     let caller = Caller {
         subject: ctx.subject,
         client_id: ctx.client_id,
@@ -125,6 +126,13 @@ pub async fn call_tool(
         client_supports: ctx.client_supports,
     };
     let arguments_text = arguments.to_string();
+    // The plugin's own cap first, so one busy plugin queues on itself rather
+    // than holding instance slots every other plugin needs.
+    let _plugin_permit = plugin
+        .concurrency
+        .acquire()
+        .await
+        .map_err(|_| CallError::Trap("the plugin was unloaded".into()))?;
     let _permit = runtime
         .instances
         .acquire()
@@ -174,8 +182,9 @@ pub(crate) async fn list_tools(
     pre: &PluginPre<CallState>,
     name: &Arc<str>,
     config: &Arc<BTreeMap<String, String>>,
+    limits: &EffectiveLimits,
 ) -> Result<Vec<ToolDefinition>, CallError> {
-    let memory_bytes = (runtime.limits.memory_mib as usize) << 20;
+    let memory_bytes = limits.memory_bytes;
     let _permit = runtime
         .instances
         .acquire()
@@ -207,10 +216,12 @@ pub(crate) async fn list_tools(
 }
 
 fn validate_arguments(tool: &ToolSpec, arguments: &serde_json::Value) -> Result<(), CallError> {
-    let mut errors = tool.input_validator.iter_errors(arguments).peekable();
-    if errors.peek().is_none() {
+    // `is_valid` stops at the first failure and builds no error values, so the
+    // common case stays cheap; messages are only collected for bad input.
+    if tool.input_validator.is_valid(arguments) {
         return Ok(());
     }
+    let errors = tool.input_validator.iter_errors(arguments);
     let messages: Vec<String> = errors
         .take(5)
         .map(|e| {

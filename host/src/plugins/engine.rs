@@ -9,19 +9,16 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::config::PluginLimits;
+use crate::config::{PluginLimits, PluginPolicy};
 
 /// How often the epoch advances. A call's deadline is checked at this
 /// granularity, and a spinning guest yields its thread this often, so other
 /// requests on the same worker are not starved.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Largest linear memory any plugin may be granted; the pool reserves address
-/// space for this much per slot.
-const MAX_POOL_MEMORY: usize = 4096 << 20;
-
-/// Builds the engine once at start-up.
-pub(crate) fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
+/// Builds the engine once at start-up. Each pool slot can hold the largest
+/// memory the policy lets a sidecar grant.
+pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     // Slots for concurrent calls plus headroom for loads (list-tools runs in an
     // instance too) so a reload never waits behind traffic.
@@ -37,7 +34,7 @@ pub(crate) fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
         .table_elements(200_000)
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)
-        .max_memory_size(((limits.memory_mib as usize) << 20).min(MAX_POOL_MEMORY))
+        .max_memory_size((policy.max_memory_mib as usize) << 20)
         // Resetting a slot by memset is cheaper than madvise for the few pages a
         // small tool touches; this is where per-call kernel time goes otherwise.
         .linear_memory_keep_resident(1 << 20)

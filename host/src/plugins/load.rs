@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
 use super::Runtime;
 use super::bindings::{Annotations, PluginPre, ToolDefinition};
 use super::cache::{self, Origin};
 use super::call;
+use super::sidecar::{self, EffectiveLimits};
 
 /// Most tools one plugin may declare; a plugin declaring thousands is more
 /// likely hostile than useful and would bloat every `tools/list`.
@@ -33,6 +35,19 @@ pub struct LoadedPlugin {
     pub(crate) pre: PluginPre<super::store::CallState>,
     pub(crate) tools: Vec<ToolSpec>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) limits: EffectiveLimits,
+    /// Calls of this plugin running now; bounded by `limits.max_concurrent`.
+    pub(crate) concurrency: Semaphore,
+    /// What the plugin was built from; equal fingerprints need no reload.
+    pub(crate) fingerprint: Fingerprint,
+}
+
+/// Identifies the inputs of a load: the component, its sidecar and prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    pub(crate) wasm_sha256: String,
+    pub(crate) sidecar_sha256: Option<String>,
+    pub(crate) prefix: String,
 }
 
 impl LoadedPlugin {
@@ -51,6 +66,10 @@ impl LoadedPlugin {
 
     pub fn tools(&self) -> &[ToolSpec] {
         &self.tools
+    }
+
+    pub fn limits(&self) -> &EffectiveLimits {
+        &self.limits
     }
 }
 
@@ -85,6 +104,8 @@ pub enum LoadError {
     ListTools { path: PathBuf, message: String },
     #[error("{path}: {message}")]
     InvalidTool { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Sidecar { path: PathBuf, message: String },
 }
 
 /// Loads the plugin at `path` under the name `name`, applying `prefix` to its
@@ -103,6 +124,19 @@ pub(crate) async fn load(
             source,
         })?;
     let sha256 = hex::encode(Sha256::digest(&wasm));
+    let sidecar_err = |message| LoadError::Sidecar {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (sidecar, sidecar_bytes) = sidecar::read(path).map_err(sidecar_err)?;
+    let limits = sidecar
+        .limits(&runtime.config.limits, &runtime.config.policy)
+        .map_err(sidecar_err)?;
+    let fingerprint = Fingerprint {
+        wasm_sha256: sha256.clone(),
+        sidecar_sha256: sidecar_bytes.map(|bytes| hex::encode(Sha256::digest(bytes))),
+        prefix: prefix.to_string(),
+    };
     let engine = runtime.engine.clone();
     let cache_dir = runtime.cache_dir.clone();
     let hash = sha256.clone();
@@ -127,8 +161,8 @@ pub(crate) async fn load(
         .map_err(link_err)?;
     let pre = PluginPre::new(instance_pre).map_err(link_err)?;
     let name: Arc<str> = Arc::from(name);
-    let config = Arc::new(BTreeMap::new());
-    let definitions = call::list_tools(runtime, &pre, &name, &config)
+    let config = Arc::new(sidecar.config);
+    let definitions = call::list_tools(runtime, &pre, &name, &config, &limits)
         .await
         .map_err(|err| LoadError::ListTools {
             path: path.to_path_buf(),
@@ -153,6 +187,25 @@ pub(crate) async fn load(
         pre,
         tools,
         config,
+        concurrency: Semaphore::new(limits.max_concurrent as usize),
+        limits,
+        fingerprint,
+    })
+}
+
+/// The fingerprint the files at `path` would load with, read without
+/// compiling anything, so reload can skip unchanged plugins.
+pub(crate) async fn fingerprint(path: &Path, prefix: &str) -> std::io::Result<Fingerprint> {
+    let wasm = tokio::fs::read(path).await?;
+    let sidecar_sha256 = match tokio::fs::read(path.with_extension("toml")).await {
+        Ok(bytes) => Some(hex::encode(Sha256::digest(bytes))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    Ok(Fingerprint {
+        wasm_sha256: hex::encode(Sha256::digest(&wasm)),
+        sidecar_sha256,
+        prefix: prefix.to_string(),
     })
 }
 

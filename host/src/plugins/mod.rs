@@ -12,6 +12,7 @@ mod host;
 mod input;
 mod load;
 mod registry;
+mod sidecar;
 mod store;
 
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::config::PluginLimits;
+use crate::config::PluginsConfig;
 
 pub use bindings::{
     Annotations, Blob, ClientSupport, Content, ElicitationRequest, EmbeddedResource, InputError,
@@ -29,7 +30,8 @@ pub use bindings::{
 pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
 pub use input::{InputAsk, InputMode};
 pub use load::{LoadError, LoadedPlugin, ToolSpec, is_valid_tool_name};
-pub use registry::{PluginSet, Registry, RegistryError, load_dir};
+pub use registry::{PluginSet, Registry, RegistryError, ReloadReport, reload_dir};
+pub use sidecar::EffectiveLimits;
 pub use store::{EVENT_QUEUE, LogLevel, PluginEvent};
 
 /// Process-lifetime plugin machinery, shared by every generation.
@@ -37,7 +39,7 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<store::CallState>,
     pub(crate) cache_dir: PathBuf,
-    pub(crate) limits: PluginLimits,
+    pub(crate) config: PluginsConfig,
     /// One permit per live instance, matching the pool's slots, so a burst of
     /// calls queues instead of failing to find a slot.
     pub(crate) instances: Semaphore,
@@ -47,9 +49,10 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine and linker once at start-up. Compiled components are
     /// cached under `cache_dir`.
-    pub fn new(limits: &PluginLimits, cache_dir: PathBuf) -> anyhow::Result<Runtime> {
-        let engine =
-            engine::build(limits).map_err(|e| anyhow::anyhow!("wasmtime engine: {e:#}"))?;
+    pub fn new(config: &PluginsConfig, cache_dir: PathBuf) -> anyhow::Result<Runtime> {
+        let limits = &config.limits;
+        let engine = engine::build(limits, &config.policy)
+            .map_err(|e| anyhow::anyhow!("wasmtime engine: {e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
@@ -62,7 +65,7 @@ impl Runtime {
             engine,
             linker,
             cache_dir,
-            limits: limits.clone(),
+            config: config.clone(),
             instances: Semaphore::new(limits.max_instances as usize),
             _ticker: ticker,
         })

@@ -4,7 +4,7 @@
 //! **Invariant:** a request resolves its tool against exactly one `PluginSet`;
 //! a replacement never mutates a set that a request may be reading.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,13 +43,29 @@ pub enum RegistryError {
 }
 
 impl PluginSet {
+    /// A set with no plugins, the "previous generation" of the first load.
+    pub fn empty() -> PluginSet {
+        PluginSet {
+            generation: 0,
+            plugins: Vec::new(),
+            by_name: HashMap::new(),
+            ordered: Vec::new(),
+        }
+    }
+
     /// Builds a set from loaded plugins, refusing any plugin whose tool names
-    /// collide with one accepted before it (plugins are taken in name order).
+    /// collide with one accepted before it. Plugins in `incumbents` (already
+    /// serving) are taken first, so a newcomer never evicts a serving plugin;
+    /// then plugins are taken in name order.
     pub fn build(
-        mut plugins: Vec<LoadedPlugin>,
+        mut plugins: Vec<Arc<LoadedPlugin>>,
         generation: u64,
+        incumbents: &HashSet<String>,
     ) -> (PluginSet, Vec<RegistryError>) {
-        plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        plugins.sort_by(|a, b| {
+            let rank = |p: &LoadedPlugin| !incumbents.contains(&*p.name);
+            (rank(a), &a.name).cmp(&(rank(b), &b.name))
+        });
         let mut set = PluginSet {
             generation,
             plugins: Vec::with_capacity(plugins.len()),
@@ -79,12 +95,17 @@ impl PluginSet {
                     .insert(tool.name.clone(), (plugin_idx, tool_idx));
                 set.ordered.push((plugin_idx, tool_idx));
             }
-            set.plugins.push(Arc::new(plugin));
+            set.plugins.push(plugin);
         }
         let mut ordered = std::mem::take(&mut set.ordered);
         ordered.sort_by(|a, b| set.tool_at(*a).1.name.cmp(&set.tool_at(*b).1.name));
         set.ordered = ordered;
         (set, errors)
+    }
+
+    /// The serving plugin loaded from the file stem `name`, if any.
+    pub fn plugin_named(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.iter().find(|p| &*p.name == name)
     }
 
     pub fn generation(&self) -> u64 {
@@ -146,24 +167,51 @@ impl Registry {
     }
 }
 
-/// Loads every `*.wasm` in `dir`, in name order. Files that fail are reported,
-/// not fatal: one broken plugin must not keep the others from serving.
-pub async fn load_dir(
+/// What one pass over the plugins directory did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Plugins (re)compiled in this pass.
+    pub loaded: Vec<String>,
+    /// Plugins whose files were gone.
+    pub removed: Vec<String>,
+    /// Files refused; where an earlier version was serving, it still is.
+    pub failed: Vec<(String, RegistryError, bool)>,
+}
+
+impl ReloadReport {
+    /// Whether the pass changed what is served.
+    pub fn changed(&self) -> bool {
+        !self.loaded.is_empty() || !self.removed.is_empty()
+    }
+}
+
+/// Builds the next generation from the files in `dir`: unchanged plugins are
+/// carried over from `previous` without recompiling, changed and new ones are
+/// loaded, and a file that fails keeps its previous version serving.
+/// Called at start-up (with an empty `previous`) and by hot reload; never on
+/// the request path.
+pub async fn reload_dir(
     runtime: &Runtime,
     dir: &Path,
-    prefixes: &std::collections::BTreeMap<String, String>,
-) -> std::io::Result<(Vec<LoadedPlugin>, Vec<RegistryError>)> {
+    previous: &PluginSet,
+) -> std::io::Result<(PluginSet, ReloadReport)> {
+    let prefixes = &runtime.config.prefixes;
     let mut paths = Vec::new();
     let mut entries = tokio::fs::read_dir(dir).await?;
     while let Some(entry) = entries.next_entry().await? {
         let path = entry.path();
-        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+        let visible = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with('.'));
+        if visible && path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
             paths.push(path);
         }
     }
     paths.sort();
-    let mut loaded = Vec::new();
-    let mut errors = Vec::new();
+    let mut report = ReloadReport::default();
+    let mut plugins = Vec::with_capacity(paths.len());
+    let mut seen = HashSet::new();
     for path in paths {
         let Some(name) = path
             .file_stem()
@@ -172,11 +220,48 @@ pub async fn load_dir(
         else {
             continue;
         };
+        seen.insert(name.clone());
         let prefix = prefixes.get(&name).map_or("", String::as_str);
+        let serving = previous.plugin_named(&name);
+        if let Some(serving) = serving
+            && load::fingerprint(&path, prefix).await.ok().as_ref() == Some(&serving.fingerprint)
+        {
+            plugins.push(serving.clone());
+            continue;
+        }
         match load::load(runtime, &name, &path, prefix).await {
-            Ok(plugin) => loaded.push(plugin),
-            Err(err) => errors.push(RegistryError::Load(err)),
+            Ok(plugin) => {
+                report.loaded.push(name);
+                plugins.push(Arc::new(plugin));
+            }
+            Err(err) => {
+                if let Some(serving) = serving {
+                    plugins.push(serving.clone());
+                }
+                report
+                    .failed
+                    .push((name, RegistryError::Load(err), serving.is_some()));
+            }
         }
     }
-    Ok((loaded, errors))
+    for plugin in previous.plugins() {
+        if !seen.contains(&*plugin.name) {
+            report.removed.push(plugin.name.to_string());
+        }
+    }
+    let incumbents: HashSet<String> = previous
+        .plugins()
+        .iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    let (set, collisions) = PluginSet::build(plugins, previous.generation + 1, &incumbents);
+    for err in collisions {
+        let name = match &err {
+            RegistryError::Collision { plugin, .. } => plugin.clone(),
+            RegistryError::Load(_) => String::new(),
+        };
+        report.loaded.retain(|loaded| *loaded != name);
+        report.failed.push((name, err, false));
+    }
+    Ok((set, report))
 }

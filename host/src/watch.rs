@@ -1,0 +1,126 @@
+//! Hot reload: watches the plugins directory and swaps in a new generation of
+//! plugins when `.wasm` or sidecar `.toml` files change.
+//!
+//! Strategy: a `notify` watcher (on its own thread) forwards relevant file
+//! events into a channel. The reload task waits for a quiet period after the
+//! last event (an editor's or a copy's several writes become one reload),
+//! then builds the next generation off the request path with
+//! [`plugins::reload_dir`]: unchanged plugins are carried over, changed ones
+//! are compiled and validated, a file that fails keeps its previous version
+//! serving. Only a changed set is swapped in, which notifies every listening
+//! client. Calls in flight finish on the generation they started with.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::plugins::{self, Registry, Runtime};
+
+/// Owns the watcher and the reload task; dropping it stops both.
+pub struct WatchHandle {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts watching `dir`. Called once at start-up, after the first load.
+pub fn spawn(
+    runtime: Arc<Runtime>,
+    registry: Registry,
+    dir: PathBuf,
+    debounce: Duration,
+) -> notify::Result<WatchHandle> {
+    let (tx, rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.paths.iter().any(|p| is_plugin_file(p)) => {
+                let _ = tx.send(());
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!("plugin directory watch error: {err}"),
+        })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    let task = tokio::spawn(reload_loop(runtime, registry, dir, debounce, rx));
+    Ok(WatchHandle {
+        _watcher: watcher,
+        task,
+    })
+}
+
+async fn reload_loop(
+    runtime: Arc<Runtime>,
+    registry: Registry,
+    dir: PathBuf,
+    debounce: Duration,
+    mut rx: mpsc::UnboundedReceiver<()>,
+) {
+    while rx.recv().await.is_some() {
+        // Debounce: wait until no event has arrived for `debounce`.
+        while let Ok(Some(())) = tokio::time::timeout(debounce, rx.recv()).await {}
+        let previous = registry.current();
+        match plugins::reload_dir(&runtime, &dir, &previous).await {
+            Ok((set, report)) => {
+                for (name, err, kept) in &report.failed {
+                    if *kept {
+                        tracing::error!(plugin = %name, "reload refused; the previous version keeps serving: {err}");
+                    } else {
+                        tracing::error!(plugin = %name, "plugin refused: {err}");
+                    }
+                }
+                if report.changed() {
+                    tracing::info!(
+                        generation = set.generation(),
+                        loaded = ?report.loaded,
+                        removed = ?report.removed,
+                        tools = set.tools().len(),
+                        "plugins reloaded"
+                    );
+                    registry.replace(set);
+                }
+            }
+            Err(err) => {
+                tracing::error!(dir = %dir.display(), "cannot read plugins directory: {err}")
+            }
+        }
+    }
+}
+
+/// A `.wasm` or `.toml` that is not hidden: temporary files of editors and
+/// deploy scripts (`.name.wasm.tmp`, `name.wasm~`) do not trigger reloads.
+fn is_plugin_file(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
+    !hidden
+        && path
+            .extension()
+            .is_some_and(|ext| ext == "wasm" || ext == "toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plugin_files_trigger() {
+        let check = |path: &str, expect: bool| {
+            assert_eq!(is_plugin_file(Path::new(path)), expect, "{path}")
+        };
+        check("/p/devtools.wasm", true);
+        check("/p/devtools.toml", true);
+        check("/p/.devtools.wasm", false);
+        check("/p/.devtools.wasm.tmp", false);
+        check("/p/devtools.wasm~", false);
+        check("/p/devtools.wasm.part", false);
+        check("/p/notes.txt", false);
+    }
+}
