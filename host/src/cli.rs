@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::audit::{self, AuditSink, Event};
 use crate::config::{Config, LogFormat, Overrides};
 use crate::plugins::{self, PluginSet, Registry, Runtime};
 use crate::{mcp, server, tls, watch};
@@ -28,6 +29,24 @@ struct Cli {
 enum Command {
     /// Serve MCP over HTTPS (the default command).
     Serve(ServeArgs),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit log directory and report the first broken record.
+    Verify {
+        /// Directory of audit-*.jsonl files (default: the configured audit dir).
+        dir: Option<PathBuf>,
+        /// TOML configuration file, to find the audit directory.
+        #[arg(long, env = "TOOLHOST_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory, to find the audit directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -57,6 +76,11 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args),
+        Command::Audit(AuditCommand::Verify {
+            dir,
+            config,
+            data_dir,
+        }) => audit_verify(dir, config, data_dir),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,10 +111,52 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve_async(config))
 }
 
+/// `toolhost audit verify`: exit status 0 when the chain holds.
+fn audit_verify(
+    dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => {
+            let overrides = Overrides {
+                data_dir,
+                ..Overrides::default()
+            };
+            let config = Config::load(config.as_deref(), std::env::vars(), &overrides)?;
+            config
+                .audit
+                .dir
+                .clone()
+                .unwrap_or_else(|| config.server.data_dir.join("audit"))
+        }
+    };
+    let report = audit::verify_dir(&dir)
+        .with_context(|| format!("audit log {} does not verify", dir.display()))?;
+    println!(
+        "audit log {} verifies: {} records in {} files",
+        dir.display(),
+        report.records,
+        report.files
+    );
+    for torn in &report.torn {
+        println!(
+            "  torn (incomplete) last line at {torn}: a crash during a write; the chain continues after it"
+        );
+    }
+    Ok(())
+}
+
 async fn serve_async(config: Config) -> anyhow::Result<()> {
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let (audit_sink, audit_writer) = AuditSink::start(&config.audit, data_dir)?;
+    audit_sink.event(
+        Event::ServerStarted,
+        format!("toolhost {}", env!("CARGO_PKG_VERSION")),
+    );
     let plugin_runtime = Arc::new(Runtime::new(&config.plugins, data_dir.join("cache"))?);
     let plugins_dir = &config.plugins.dir;
     if !plugins_dir.is_dir() {
@@ -101,8 +167,12 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let (set, report) = plugins::reload_dir(&plugin_runtime, plugins_dir, &PluginSet::empty())
         .await
         .with_context(|| format!("reading plugins directory {}", plugins_dir.display()))?;
-    for (_, err, _) in &report.failed {
+    for (name, err, _) in &report.failed {
         tracing::error!("plugin refused: {err}");
+        audit_sink.event(Event::PluginRefused, format!("{name}: {err}"));
+    }
+    for name in &report.loaded {
+        audit_sink.event(Event::PluginLoaded, name.clone());
     }
     let n_tools = set.tools().len();
     let n_plugins = set.plugins().len();
@@ -111,6 +181,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         let handle = watch::spawn(
             plugin_runtime.clone(),
             registry.clone(),
+            audit_sink.clone(),
             plugins_dir.clone(),
             config.plugins.debounce_ms,
         )
@@ -132,11 +203,11 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let base_url = config.base_url(bound);
     let mcp_state = Arc::new(
-        mcp::McpState::new(&config, plugin_runtime, registry)
+        mcp::McpState::new(&config, plugin_runtime, registry, audit_sink.clone())
             .context("creating the request-state key")?,
     );
     let sweeper = mcp_state.spawn_session_sweeper();
-    let app = crate::app(mcp_state);
+    let app = crate::app(mcp_state, audit_sink.clone());
 
     print_banner(
         &base_url,
@@ -151,6 +222,9 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     };
     server::serve(listener, app, serve_config, shutdown_signal()).await;
     sweeper.abort();
+    if let Some(writer) = audit_writer {
+        writer.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -25,6 +25,47 @@ pub struct Config {
     pub tls: TlsConfig,
     pub mcp: McpConfig,
     pub plugins: PluginsConfig,
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: the tamper-evident log of API calls and security events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub enabled: bool,
+    /// Default: `<data_dir>/audit`.
+    pub dir: Option<PathBuf>,
+    /// `"always"` (sync every batch before counting it written), `"batch"`
+    /// (at most every `fsync_batch_ms`), or `"never"` (leave it to the OS).
+    #[serde(rename = "fsync")]
+    fsync_mode: FsyncMode,
+    #[serde(with = "duration_ms")]
+    fsync_batch_ms: Duration,
+    #[serde(skip)]
+    pub fsync: FsyncPolicy,
+    /// Start a new file past this size (and at each new day).
+    pub rotate_bytes: u64,
+    /// Also print every record to stdout, for log shippers.
+    pub stdout: bool,
+    /// Records queued for the writer; beyond it records are dropped and counted.
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum FsyncMode {
+    Always,
+    Batch,
+    Never,
+}
+
+/// When the audit writer syncs to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    #[default]
+    Always,
+    Batch(Duration),
+    Never,
 }
 
 /// `[server]`: where to listen and where state lives.
@@ -115,6 +156,18 @@ pub struct PluginPolicy {
     #[serde(with = "duration_ms")]
     pub max_deadline_ms: Duration,
     pub max_output_bytes: usize,
+    /// Destinations no plugin may reach whatever its sidecar allows: host
+    /// patterns (`metadata.google.internal`, `*.corp.example.com`, optionally
+    /// `:port`) and CIDR ranges checked on resolved addresses (`10.0.0.0/8`).
+    /// Parsed by the plugin runtime at start-up.
+    pub network_deny: Vec<String>,
+    /// Most a sidecar's `[network] timeout_ms` may be.
+    #[serde(with = "duration_ms")]
+    pub max_network_timeout_ms: Duration,
+    /// Most a sidecar's `[network] max_response_bytes` may be.
+    pub max_response_bytes: u64,
+    /// Most a sidecar's `[network] max_requests_per_call` may be.
+    pub max_requests_per_call: u32,
 }
 
 /// Per-call sandbox limits applied to every plugin.
@@ -215,6 +268,11 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.server.log_format = format;
         }
+        config.audit.fsync = match config.audit.fsync_mode {
+            FsyncMode::Always => FsyncPolicy::Always,
+            FsyncMode::Batch => FsyncPolicy::Batch(config.audit.fsync_batch_ms),
+            FsyncMode::Never => FsyncPolicy::Never,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -236,6 +294,11 @@ impl Config {
         }
         if self.mcp.max_body_bytes < 1024 {
             return invalid("mcp.max_body_bytes must be at least 1024".into());
+        }
+        if self.audit.queue == 0 || self.audit.rotate_bytes < 4096 {
+            return invalid(
+                "audit.queue must be positive and audit.rotate_bytes at least 4096".into(),
+            );
         }
         if self.mcp.page_size == 0 {
             return invalid("mcp.page_size must be at least 1".into());
@@ -259,6 +322,16 @@ impl Config {
         if limits.max_output_bytes > policy.max_output_bytes {
             return invalid(
                 "plugins.limits.max_output_bytes exceeds plugins.policy.max_output_bytes".into(),
+            );
+        }
+        if policy.max_network_timeout_ms.is_zero()
+            || policy.max_response_bytes == 0
+            || policy.max_requests_per_call == 0
+        {
+            return invalid(
+                "plugins.policy.max_network_timeout_ms, max_response_bytes and \
+                 max_requests_per_call must be positive"
+                    .into(),
             );
         }
         if limits.deadline_ms.is_zero() {
@@ -368,12 +441,31 @@ impl Default for PluginsConfig {
     }
 }
 
+impl Default for AuditConfig {
+    fn default() -> AuditConfig {
+        AuditConfig {
+            enabled: true,
+            dir: None,
+            fsync_mode: FsyncMode::Always,
+            fsync_batch_ms: Duration::from_millis(50),
+            fsync: FsyncPolicy::Always,
+            rotate_bytes: 64 * 1024 * 1024,
+            stdout: false,
+            queue: 65_536,
+        }
+    }
+}
+
 impl Default for PluginPolicy {
     fn default() -> PluginPolicy {
         PluginPolicy {
             max_memory_mib: 1024,
             max_deadline_ms: Duration::from_secs(300),
             max_output_bytes: 64 * 1024 * 1024,
+            network_deny: Vec::new(),
+            max_network_timeout_ms: Duration::from_secs(120),
+            max_response_bytes: 64 * 1024 * 1024,
+            max_requests_per_call: 1000,
         }
     }
 }
@@ -478,6 +570,16 @@ mod tests {
             "[plugins.prefixes]\ngithub = \"g h\"\n",
             &[],
             "plugins.prefixes.github",
+        );
+        check(
+            "[plugins.policy]\nmax_requests_per_call = 0\n",
+            &[],
+            "max_requests_per_call must be positive",
+        );
+        check(
+            "[audit]\nfsync = \"sometimes\"\n",
+            &[],
+            "unknown variant `sometimes`",
         );
     }
 }

@@ -4,6 +4,7 @@
 //! This file is the composition root: [`app`] is the only function that
 //! names every layer of the request path.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod mcp;
@@ -19,9 +20,11 @@ use axum::Router;
 use axum::routing::get;
 
 /// The whole HTTP application. Requests flow
-/// TLS (in `server`) → Host/Origin guard → MCP dispatch → registry → plugin.
-pub fn app(mcp: Arc<mcp::McpState>) -> Router {
+/// TLS (in `server`) → audit → Host/Origin guard → MCP dispatch → registry → plugin;
+/// the audit layer sits outermost so every refusal is recorded too.
+pub fn app(mcp: Arc<mcp::McpState>, audit: audit::AuditSink) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(mcp::router(mcp))
+        .layer(axum::middleware::from_fn_with_state(audit, audit::layer))
 }

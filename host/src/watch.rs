@@ -17,6 +17,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use crate::audit::{AuditSink, Event};
 use crate::plugins::{self, Registry, Runtime};
 
 /// Owns the watcher and the reload task; dropping it stops both.
@@ -35,6 +36,7 @@ impl Drop for WatchHandle {
 pub fn spawn(
     runtime: Arc<Runtime>,
     registry: Registry,
+    audit: AuditSink,
     dir: PathBuf,
     debounce: Duration,
 ) -> notify::Result<WatchHandle> {
@@ -48,7 +50,7 @@ pub fn spawn(
             Err(err) => tracing::warn!("plugin directory watch error: {err}"),
         })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    let task = tokio::spawn(reload_loop(runtime, registry, dir, debounce, rx));
+    let task = tokio::spawn(reload_loop(runtime, registry, audit, dir, debounce, rx));
     Ok(WatchHandle {
         _watcher: watcher,
         task,
@@ -58,6 +60,7 @@ pub fn spawn(
 async fn reload_loop(
     runtime: Arc<Runtime>,
     registry: Registry,
+    audit: AuditSink,
     dir: PathBuf,
     debounce: Duration,
     mut rx: mpsc::UnboundedReceiver<()>,
@@ -74,6 +77,13 @@ async fn reload_loop(
                     } else {
                         tracing::error!(plugin = %name, "plugin refused: {err}");
                     }
+                    audit.event(Event::PluginRefused, format!("{name}: {err}"));
+                }
+                for name in &report.loaded {
+                    audit.event(Event::PluginLoaded, name.clone());
+                }
+                for name in &report.removed {
+                    audit.event(Event::PluginRemoved, name.clone());
                 }
                 if report.changed() {
                     tracing::info!(

@@ -178,6 +178,12 @@ impl Server {
         self.data_dir.join("tls/cert.pem")
     }
 
+    /// Kills the server with SIGKILL, as a crash would, and waits for it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }

@@ -4,9 +4,14 @@
 //! Artefacts come from `cargo xtask test`: `TOOLHOST_BIN`, `TOOLHOST_PLUGINS`
 //! (bundled plugins) and `TOOLHOST_TEST_PLUGINS` (fixtures in `tests/plugins`).
 
+mod audit;
 mod bad_input;
+mod conformance;
 mod harness;
+mod interop;
 mod loading;
+mod reload;
 mod sandbox;
 mod session_era;
 mod stateless;
+mod tls;

@@ -212,3 +212,107 @@ async fn listen_acknowledges_with_the_subscription_id() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+fn meta_with_caps(caps: Value) -> Value {
+    let mut m = meta();
+    m["io.modelcontextprotocol/clientCapabilities"] = caps;
+    m
+}
+
+#[tokio::test]
+async fn input_rounds_carry_sealed_state() -> anyhow::Result<()> {
+    let server = Setup::new().bundled("conformance").start().await?;
+    let tool = "test_input_required_result_multi_round";
+    let caps = json!({"elicitation": {}});
+    let first = send(
+        &server,
+        1,
+        "tools/call",
+        json!({"name": tool, "_meta": meta_with_caps(caps.clone())}),
+    )
+    .await?;
+    let first = first.json()["result"].clone();
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    assert_eq!(
+        first["inputRequests"]["step1"]["method"],
+        "elicitation/create"
+    );
+    let state1 = first["requestState"].as_str().expect("state").to_string();
+
+    let answer = |content: Value| json!({"action": "accept", "content": content});
+    let second = send(
+        &server,
+        2,
+        "tools/call",
+        json!({
+            "name": tool, "_meta": meta_with_caps(caps.clone()),
+            "inputResponses": {"step1": answer(json!({"name": "Ada"}))}, "requestState": state1
+        }),
+    )
+    .await?
+    .json()["result"]
+        .clone();
+    assert_eq!(second["resultType"], "input_required", "{second}");
+    assert!(
+        second["inputRequests"]["step2"]["params"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Ada"))
+    );
+    let state2 = second["requestState"].as_str().expect("state").to_string();
+    assert_ne!(state1, state2);
+
+    let tampered = send(&server, 3, "tools/call", json!({
+        "name": tool, "_meta": meta_with_caps(caps.clone()),
+        "inputResponses": {"step2": answer(json!({"color": "red"}))}, "requestState": format!("{state2}x")
+    })).await?.json();
+    assert_eq!(tampered["error"]["code"], -32602, "{tampered}");
+
+    let done = send(
+        &server,
+        4,
+        "tools/call",
+        json!({
+            "name": tool, "_meta": meta_with_caps(caps),
+            "inputResponses": {"step2": answer(json!({"color": "red"}))}, "requestState": state2
+        }),
+    )
+    .await?
+    .json()["result"]
+        .clone();
+    assert_eq!(done["resultType"], "complete", "{done}");
+    assert_eq!(done["content"][0]["text"], "Ada likes red");
+    Ok(())
+}
+
+#[tokio::test]
+async fn undeclared_capabilities_and_malformed_answers_are_refused() -> anyhow::Result<()> {
+    let server = Setup::new().bundled("conformance").start().await?;
+    let missing = send(
+        &server,
+        401,
+        "tools/call",
+        json!({"name": "test_missing_capability"}),
+    )
+    .await?;
+    assert_eq!(missing.status, 400, "{}", missing.text);
+    let body = missing.json();
+    assert_eq!(body["error"]["code"], -32021);
+    assert_eq!(
+        body["error"]["data"]["requiredCapabilities"],
+        json!({"sampling": {}})
+    );
+    let bad = send(
+        &server,
+        402,
+        "tools/call",
+        json!({
+            "name": "test_input_required_result_elicitation",
+            "_meta": meta_with_caps(json!({"elicitation": {}})),
+            "inputResponses": {"user_name": 12345}
+        }),
+    )
+    .await?
+    .json();
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    Ok(())
+}

@@ -86,6 +86,9 @@ fn main() -> anyhow::Result<()> {
 fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
     build_guests(root, BUNDLED, "plugins")?;
     build_guests(root, FIXTURES, "test-plugins")?;
+    // Third-party MCP clients (Python and TypeScript SDKs, Inspector, the
+    // conformance suite) for the interop tests, from PyPI and npm.
+    run(Command::new("bash").arg(root.join("tests/interop/setup.sh")))?;
     run(cargo().args(["build", "--package", "toolhost-host", "--bin", "toolhost"]))?;
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);

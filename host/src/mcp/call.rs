@@ -22,6 +22,7 @@ use super::session::Session;
 use super::stateless;
 use super::tools;
 use super::transport::{json_response, sse_event, sse_response};
+use crate::audit::Outcome;
 use crate::plugins::{
     self, CallContext, CallError, CallOutcome, ClientSupport, EVENT_QUEUE, InputAsk, InputError,
     InputKind, InputMode, InputRequest, LogLevel, PluginEvent,
@@ -69,6 +70,13 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
         );
     };
     let plugin_name = plugin.name().to_string();
+    let arguments_hmac = state.audit.digest_arguments(&arguments);
+    ctx.note(|note| {
+        note.tool = Some(name.clone());
+        note.plugin = Some(plugin_name.clone());
+        note.plugin_sha256 = Some(plugin.sha256().to_string());
+        note.arguments_hmac = Some(arguments_hmac);
+    });
     let meta = params.get("_meta");
     let filter = EventFilter {
         progress_token: meta
@@ -132,7 +140,7 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
         .session
         .as_ref()
         .map(|session| InFlight::new(session.clone(), &id));
-    match events_rx {
+    let reply = match events_rx {
         None => run_plain(era, id, call, cancel).await,
         Some(rx) => {
             let outbound = Outbound {
@@ -142,7 +150,15 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
             };
             run_streaming(era, id, call, rx, outbound, cancel).await
         }
+    };
+    // A streamed answer's outcome is not known when its headers go out; it
+    // is audited as started.
+    if let Reply::Json(body) = &reply
+        && (body["result"]["isError"] == true || body.get("error").is_some())
+    {
+        ctx.note(|note| note.outcome = Some(Outcome::ToolError));
     }
+    reply
 }
 
 const NO_SUPPORT: ClientSupport = ClientSupport {

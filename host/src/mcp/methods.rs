@@ -17,6 +17,7 @@ use super::stateless;
 use super::tools;
 use super::transport::{self, Accepts, SESSION_HEADER, json_response};
 use super::{McpState, call};
+use crate::audit::AuditNote;
 use crate::plugins::ClientSupport;
 
 /// MCP log levels in rising severity (RFC 5424 names).
@@ -37,6 +38,48 @@ pub(crate) struct RequestCtx {
     pub(crate) session: Option<Arc<Session>>,
     pub(crate) accepts: Accepts,
     pub(crate) request_id: Arc<str>,
+    /// What the audit log should know about this request; handlers fill it in.
+    pub(crate) note: std::sync::Mutex<AuditNote>,
+}
+
+impl RequestCtx {
+    pub(crate) fn new(
+        era: Era,
+        session: Option<Arc<Session>>,
+        accepts: Accepts,
+        request_id: Arc<str>,
+    ) -> RequestCtx {
+        let note = AuditNote {
+            request_id: Some(request_id.to_string()),
+            ..AuditNote::default()
+        };
+        RequestCtx {
+            era,
+            session,
+            accepts,
+            request_id,
+            note: std::sync::Mutex::new(note),
+        }
+    }
+
+    /// Updates the audit note.
+    pub(crate) fn note(&self, update: impl FnOnce(&mut AuditNote)) {
+        update(
+            &mut self
+                .note
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+    }
+
+    pub(crate) fn take_note(&self) -> AuditNote {
+        std::mem::take(
+            &mut *self
+                .note
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
 }
 
 /// A method's answer: a JSON-RPC response object, or a full HTTP response
@@ -110,6 +153,8 @@ fn server_info() -> Value {
 /// Routes one request to its method.
 pub(crate) async fn dispatch(state: &Arc<McpState>, ctx: &RequestCtx, request: Request) -> Reply {
     let stateless = ctx.era.is_stateless();
+    let operation = request.method.clone();
+    ctx.note(|note| note.operation = Some(operation));
     let res = match request.method.as_str() {
         "ping" if !stateless => Ok(json!({})),
         "logging/setLevel" if !stateless => set_level(ctx, &request.params),

@@ -22,6 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 
+use crate::audit::AuditSink;
 use crate::config::Config;
 use crate::plugins::{Registry, Runtime};
 
@@ -32,6 +33,7 @@ pub struct McpState {
     sessions: session::Sessions,
     settings: guard::Settings,
     state_key: request_state::StateKey,
+    audit: AuditSink,
     next_request: AtomicU64,
 }
 
@@ -41,6 +43,7 @@ impl McpState {
         config: &Config,
         runtime: Arc<Runtime>,
         registry: Registry,
+        audit: AuditSink,
     ) -> std::io::Result<McpState> {
         let mcp = &config.mcp;
         let mut allowed_hosts: Vec<String> = mcp
@@ -80,6 +83,7 @@ impl McpState {
                 enforce_host,
             },
             state_key,
+            audit,
             next_request: AtomicU64::new(1),
         })
     }

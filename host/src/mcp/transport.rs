@@ -148,16 +148,13 @@ async fn handle_single(
             Ok(methods::initialize(state, request))
         }
         Message::Request(request) => {
-            let ctx = methods::RequestCtx {
-                era,
-                session,
-                accepts,
-                request_id: state.next_request_id(),
-            };
-            Ok(match methods::dispatch(state, &ctx, request).await {
+            let ctx = methods::RequestCtx::new(era, session, accepts, state.next_request_id());
+            let mut response = match methods::dispatch(state, &ctx, request).await {
                 Reply::Json(body) => json_response(StatusCode::OK, &body),
                 Reply::Http(response) => response,
-            })
+            };
+            response.extensions_mut().insert(ctx.take_note());
+            Ok(response)
         }
         Message::Notification { method, params } => {
             methods::notification(session.as_deref(), &method, &params);
@@ -266,13 +263,14 @@ async fn handle_batch(
                 ));
             }
             Ok(Message::Request(request)) => {
-                let ctx = methods::RequestCtx {
+                // Batched calls answer in one JSON array, so no streaming.
+                let accepts = Accepts { sse: false };
+                let ctx = methods::RequestCtx::new(
                     era,
-                    session: Some(session.clone()),
-                    // Batched calls answer in one JSON array, so no streaming.
-                    accepts: Accepts { sse: false },
-                    request_id: state.next_request_id(),
-                };
+                    Some(session.clone()),
+                    accepts,
+                    state.next_request_id(),
+                );
                 let id = request.id.clone();
                 match methods::dispatch(state, &ctx, request).await {
                     Reply::Json(body) => responses.push(body),

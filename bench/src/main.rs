@@ -1,0 +1,363 @@
+//! `toolhost-bench`: the benchmark behind `cargo xtask bench`. In one run it
+//! measures toolhost's `tools/call` throughput and latency against an
+//! in-process axum + rustls echo baseline, cold and warm start-up, idle
+//! memory, memory after many calls, and 10,000 concurrent sessions, then
+//! prints markdown tables with the targets and writes
+//! `target/bench/results.json`.
+//!
+//! This file owns the command line, the runtimes and the order of phases;
+//! each phase lives in its own module.
+
+mod conn;
+mod echo;
+mod load;
+mod mcp;
+mod report;
+mod server;
+mod sessions;
+mod stats;
+mod sys;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::load::{Budget, CpuProbe, ServerCpu};
+use crate::mcp::{Kind, Target};
+use crate::report::{Level, ManyCalls, Report, Setting};
+use crate::server::{Setup, Toolhost};
+
+/// Bundled plugins the server is started with.
+const PLUGINS: &[&str] = &["devtools", "conformance"];
+
+/// Name prefix of the load generator's threads when it runs multi-threaded.
+const CLIENT_THREAD_NAME: &str = "bench-client";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "toolhost-bench",
+    about = "Benchmark toolhost against an axum+rustls echo baseline (run through `cargo xtask bench`)"
+)]
+struct Args {
+    /// Seconds measured per concurrency level and server.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of load before each measured window.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Concurrency levels (connections), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+    connections: Vec<usize>,
+    /// Rounds per level; toolhost and echo alternate, the best round counts.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Calls made before reading the server's memory again.
+    #[arg(long, default_value_t = 1_000_000)]
+    calls: u64,
+    /// Connections used for the `--calls` phase.
+    #[arg(long, default_value_t = 16)]
+    calls_connections: usize,
+    /// Give up on the `--calls` phase after this many seconds.
+    #[arg(long, default_value_t = 900.0)]
+    calls_timeout: f64,
+    /// Sessions held open at once.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Connections the sessions are opened and pinged over.
+    #[arg(long, default_value_t = 8)]
+    session_connections: usize,
+    /// Warm starts (same data dir) to time after the cold one.
+    #[arg(long, default_value_t = 5)]
+    warm_starts: usize,
+    /// Load generator threads: 0 runs it on one current-thread runtime.
+    #[arg(long, default_value_t = 0)]
+    client_threads: usize,
+    /// The release `toolhost` binary.
+    #[arg(long, env = "TOOLHOST_BIN")]
+    bin: Option<PathBuf>,
+    /// Directory holding devtools.wasm and conformance.wasm.
+    #[arg(long, env = "TOOLHOST_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Where to write the JSON results.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Args {
+    /// Keeps every loop bounded in count and time.
+    fn validate(&self) -> anyhow::Result<()> {
+        let seconds = |v: f64, name: &str, max: f64| {
+            if !(v.is_finite() && v >= 0.0 && v <= max) {
+                bail!("--{name} must be between 0 and {max} seconds");
+            }
+            Ok(())
+        };
+        seconds(self.duration, "duration", 600.0)?;
+        seconds(self.warmup, "warmup", 60.0)?;
+        seconds(self.calls_timeout, "calls-timeout", 3600.0)?;
+        if self.duration <= 0.0 {
+            bail!("--duration must be positive");
+        }
+        if self.connections.is_empty() || self.connections.iter().any(|&c| c == 0 || c > 4096) {
+            bail!("--connections must list levels between 1 and 4096");
+        }
+        if self.rounds == 0 || self.rounds > 20 {
+            bail!("--rounds must be between 1 and 20");
+        }
+        if self.calls == 0 || self.calls > 100_000_000 {
+            bail!("--calls must be between 1 and 100,000,000");
+        }
+        if self.calls_connections == 0 || self.calls_connections > 4096 {
+            bail!("--calls-connections must be between 1 and 4096");
+        }
+        // toolhost refuses sessions beyond mcp.max_sessions (default 100,000).
+        if self.sessions == 0 || self.sessions > 100_000 {
+            bail!("--sessions must be between 1 and 100,000");
+        }
+        if self.session_connections == 0 || self.session_connections > 256 {
+            bail!("--session-connections must be between 1 and 256");
+        }
+        if self.warm_starts == 0 || self.warm_starts > 50 {
+            bail!("--warm-starts must be between 1 and 50");
+        }
+        if self.client_threads > 64 {
+            bail!("--client-threads must be at most 64");
+        }
+        Ok(())
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    args.validate()?;
+    let root = workspace_root();
+    let echo = echo::start()?;
+    // The load generator shares two cores with the server it measures, so it
+    // must leave the server as much CPU as possible. A current-thread runtime
+    // caps the client at one core and never pays for work stealing or
+    // cross-thread wake-ups; measured here it gives both servers more
+    // throughput than a two-thread client at 16 and 256 connections (see
+    // `--client-threads`), so it is the default.
+    let client = if args.client_threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_threads)
+            .thread_name(CLIENT_THREAD_NAME)
+            .enable_all()
+            .build()?
+    };
+    let report = client.block_on(run(&args, &root, &echo))?;
+    drop(client);
+    println!("{}", report.markdown());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench/results.json"));
+    report.write_json(&out)?;
+    println!("results written to {}", out.display());
+    Ok(())
+}
+
+/// Strategy: start-up first (it needs fresh processes), then one long-lived
+/// server for idle memory, the many-calls phase, the throughput levels
+/// (alternating with the echo baseline) and the sessions, so memory figures
+/// describe one process's life.
+async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Report> {
+    let setting = Setting {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        client_runtime: if args.client_threads == 0 {
+            "load generator on a current-thread runtime".into()
+        } else {
+            format!("load generator on {} threads", args.client_threads)
+        },
+        duration_secs: args.duration,
+        warmup_secs: args.warmup,
+        rounds: args.rounds,
+        calls: args.calls,
+        calls_connections: args.calls_connections,
+        sessions: args.sessions,
+        loadavg_start: sys::loadavg(),
+        loadavg_end: String::new(),
+    };
+    let setup = prepare(args, root)?;
+    let data_dir = root.join("target/bench/work/data");
+    let ticks = sys::clock_ticks_per_sec();
+
+    eprintln!("bench: cold start (fresh data dir)");
+    let (server, cold_start) = Toolhost::spawn_and_call(&setup, &data_dir, "cold").await?;
+    drop(server);
+    let mut warm_starts = Vec::with_capacity(args.warm_starts);
+    for i in 0..args.warm_starts {
+        let (server, timing) =
+            Toolhost::spawn_and_call(&setup, &data_dir, &format!("warm-{i}")).await?;
+        drop(server);
+        warm_starts.push(timing);
+    }
+    eprintln!(
+        "bench: warm starts {:?} ms",
+        warm_starts
+            .iter()
+            .map(|t| t.first_call_ms.round())
+            .collect::<Vec<_>>()
+    );
+
+    let mut server = Toolhost::spawn(&setup, &data_dir, "main").await?;
+    // Lets lazily started parts (epoch ticker, allocator arenas) settle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = sys::memory(server.pid)?;
+    eprintln!("bench: idle RSS {:.1} MiB", idle.rss_mib());
+    let toolhost_probe = CpuProbe {
+        server: ServerCpu::Process(server.pid),
+        not_client: echo::THREAD_NAME,
+        ticks_per_sec: ticks,
+    };
+
+    eprintln!(
+        "bench: {} calls at {} connections",
+        args.calls, args.calls_connections
+    );
+    let before = sys::memory(server.pid)?;
+    let run = load::run(
+        &server.target,
+        args.calls_connections,
+        Budget::Count {
+            calls: args.calls,
+            limit: Duration::from_secs_f64(args.calls_timeout),
+        },
+        &toolhost_probe,
+    )
+    .await?;
+    let after = sys::memory(server.pid)?;
+    let many_calls = ManyCalls { run, before, after };
+
+    let echo_target = Arc::new(Target {
+        kind: Kind::Echo,
+        addr: echo.addr,
+        tls: echo.client_tls.clone(),
+    });
+    let echo_probe = CpuProbe {
+        server: ServerCpu::OwnThreads(echo::THREAD_NAME),
+        not_client: echo::THREAD_NAME,
+        ticks_per_sec: ticks,
+    };
+    let budget = Budget::Timed {
+        warmup: Duration::from_secs_f64(args.warmup),
+        measure: Duration::from_secs_f64(args.duration),
+    };
+    let mut levels = Vec::with_capacity(args.connections.len());
+    for &connections in &args.connections {
+        let mut rounds = Vec::with_capacity(args.rounds * 2);
+        for round in 0..args.rounds {
+            // Alternate who goes first so slow drift in machine load does
+            // not always favour the same server.
+            let order = if round % 2 == 0 {
+                [Kind::Toolhost, Kind::Echo]
+            } else {
+                [Kind::Echo, Kind::Toolhost]
+            };
+            for kind in order {
+                let (target, probe) = match kind {
+                    Kind::Toolhost => (&server.target, &toolhost_probe),
+                    Kind::Echo => (&echo_target, &echo_probe),
+                };
+                let run = load::run(target, connections, budget, probe).await?;
+                eprintln!(
+                    "bench: {connections:>4} conns {:>8}: {:>8.0}/s p50 {:.3} ms p99 {:.3} ms, server {:.1} µs/req, client {:.1} µs/req, {} errors",
+                    run.target,
+                    run.per_sec,
+                    stats::ms(run.latency.p50_us),
+                    stats::ms(run.latency.p99_us),
+                    run.server_cpu_us,
+                    run.client_cpu_us,
+                    run.errors
+                );
+                rounds.push(run);
+            }
+        }
+        let memory_after = sys::memory(server.pid)?;
+        levels.extend(Level::new(connections, rounds, memory_after));
+    }
+
+    eprintln!(
+        "bench: {} sessions over {} connections",
+        args.sessions, args.session_connections
+    );
+    let sessions = sessions::hold(
+        &server.target,
+        server.pid,
+        args.sessions,
+        args.session_connections,
+    )
+    .await?;
+    let server_survived = server.alive();
+    drop(server);
+
+    let mut report = Report {
+        setting: Setting {
+            loadavg_end: sys::loadavg(),
+            ..setting
+        },
+        cold_start,
+        warm_starts,
+        idle,
+        many_calls,
+        levels,
+        sessions,
+        server_survived,
+        checks: Vec::new(),
+    };
+    report.judge();
+    Ok(report)
+}
+
+/// A fresh work dir with the bundled plugins copied in and no data dir, so
+/// the first start is cold (no certificate, no compiled-code cache).
+fn prepare(args: &Args, root: &Path) -> anyhow::Result<Setup> {
+    let bin = args
+        .bin
+        .clone()
+        .unwrap_or_else(|| root.join("target/release/toolhost"));
+    let source = args
+        .plugins
+        .clone()
+        .unwrap_or_else(|| root.join("target/plugins"));
+    let work = root.join("target/bench/work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
+    }
+    let plugins = work.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    for name in PLUGINS {
+        let from = source.join(format!("{name}.wasm"));
+        std::fs::copy(&from, plugins.join(format!("{name}.wasm"))).with_context(|| {
+            format!(
+                "copying {} (run through `cargo xtask bench`, which builds it)",
+                from.display()
+            )
+        })?;
+    }
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing (run through `cargo xtask bench`, which builds it)",
+        bin.display()
+    );
+    Ok(Setup {
+        bin,
+        plugins,
+        logs: work.join("logs"),
+    })
+}

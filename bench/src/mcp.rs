@@ -1,0 +1,209 @@
+//! What the benchmark says over a connection: the session-era MCP exchanges
+//! (`initialize`, `notifications/initialized`, `tools/call`, `ping`,
+//! `DELETE`) and the checks on their answers, plus the same request aimed at
+//! the echo baseline.
+//!
+//! Requests on the hot path are prepared once per connection (body bytes and
+//! header map) so the client spends as little CPU as possible: it shares the
+//! machine's two cores with the server it measures.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+use crate::conn::Conn;
+
+pub(crate) const PATH: &str = "/mcp";
+pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
+
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// The measured call: devtools `hash` of "abc" (SHA-256 by default), pure compute.
+const CALL: &[u8] =
+    br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hash","arguments":{"input":"abc"}}}"#;
+/// SHA-256("abc"): proves the plugin ran, not just that the server answered.
+const DIGEST: &[u8] = b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+/// What the echo baseline must send back for the same request.
+const ECHOED: &[u8] = br#""text":"abc""#;
+
+const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"toolhost-bench","version":"1"}}}"#;
+const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const PING: &[u8] = br#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+const PING_RESULT: &[u8] = br#""result":{}"#;
+
+/// Which server a load is aimed at.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Toolhost,
+    Echo,
+}
+
+impl Kind {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Kind::Toolhost => "toolhost",
+            Kind::Echo => "echo",
+        }
+    }
+}
+
+/// A server to load: where it is and the certificate it must present.
+pub(crate) struct Target {
+    pub(crate) kind: Kind,
+    pub(crate) addr: SocketAddr,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+}
+
+impl Target {
+    pub(crate) async fn connect(&self) -> anyhow::Result<Conn> {
+        Conn::open(self.addr, &self.tls, PATH).await
+    }
+
+    pub(crate) fn host(&self) -> HeaderValue {
+        // A SocketAddr always renders as a valid header value.
+        HeaderValue::from_str(&self.addr.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1"))
+    }
+}
+
+/// Headers every POST carries: Host (toolhost checks it against DNS
+/// rebinding), JSON content type, and an Accept for both answer framings.
+pub(crate) fn base_headers(host: &HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(HOST, host.clone());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    headers
+}
+
+/// [`base_headers`] plus the session and negotiated version.
+pub(crate) fn session_headers(host: &HeaderValue, session: &HeaderValue) -> HeaderMap {
+    let mut headers = base_headers(host);
+    headers.insert(SESSION_HEADER, session.clone());
+    headers.insert(VERSION_HEADER, HeaderValue::from_static(PROTOCOL_VERSION));
+    headers
+}
+
+/// Opens a session on `conn`: `initialize`, then `notifications/initialized`.
+/// Returns the `Mcp-Session-Id`.
+pub(crate) async fn open_session(
+    conn: &mut Conn,
+    host: &HeaderValue,
+) -> anyhow::Result<HeaderValue> {
+    let reply = conn
+        .post(base_headers(host), Bytes::from_static(INITIALIZE))
+        .await
+        .context("initialize")?;
+    if reply.status != StatusCode::OK {
+        bail!("initialize answered {}: {}", reply.status, reply.text());
+    }
+    let session = reply
+        .headers
+        .get(SESSION_HEADER)
+        .cloned()
+        .context("initialize returned no Mcp-Session-Id")?;
+    if !reply.contains(PROTOCOL_VERSION.as_bytes()) {
+        bail!(
+            "initialize did not negotiate {PROTOCOL_VERSION}: {}",
+            reply.text()
+        );
+    }
+    let ack = conn
+        .post(
+            session_headers(host, &session),
+            Bytes::from_static(INITIALIZED),
+        )
+        .await
+        .context("notifications/initialized")?;
+    if ack.status != StatusCode::ACCEPTED {
+        bail!("notifications/initialized answered {}", ack.status);
+    }
+    Ok(session)
+}
+
+/// `ping` in an open session; an error unless it answers 200 with `{}`.
+pub(crate) async fn ping(
+    conn: &mut Conn,
+    host: &HeaderValue,
+    session: &HeaderValue,
+) -> anyhow::Result<()> {
+    let reply = conn
+        .post(session_headers(host, session), Bytes::from_static(PING))
+        .await?;
+    if reply.status != StatusCode::OK || !reply.contains(PING_RESULT) {
+        bail!("ping answered {}: {}", reply.status, reply.text());
+    }
+    Ok(())
+}
+
+/// A connection ready to repeat the benchmark request against its target.
+pub(crate) struct Caller {
+    conn: Conn,
+    host: HeaderValue,
+    headers: HeaderMap,
+    body: Bytes,
+    expect: &'static [u8],
+    session: Option<HeaderValue>,
+}
+
+impl Caller {
+    /// Connects and, for toolhost, opens a session (not part of any timing).
+    pub(crate) async fn open(target: &Target) -> anyhow::Result<Caller> {
+        let mut conn = target.connect().await?;
+        let host = target.host();
+        let (headers, session, expect) = match target.kind {
+            Kind::Toolhost => {
+                let session = open_session(&mut conn, &host).await?;
+                (session_headers(&host, &session), Some(session), DIGEST)
+            }
+            // Same headers minus the session, so the client does the same work.
+            Kind::Echo => (base_headers(&host), None, ECHOED),
+        };
+        Ok(Caller {
+            conn,
+            host,
+            headers,
+            body: Bytes::from_static(CALL),
+            expect,
+            session,
+        })
+    }
+
+    /// One `tools/call` (or its echo), checked: 200 and the expected content.
+    pub(crate) async fn call(&mut self) -> anyhow::Result<()> {
+        // Cloning the prepared map and a static body is a few small copies;
+        // building them per request would cost more than the check below.
+        let reply = self
+            .conn
+            .post(self.headers.clone(), self.body.clone())
+            .await?;
+        if reply.status != StatusCode::OK {
+            bail!("tools/call answered {}: {}", reply.status, reply.text());
+        }
+        if !reply.contains(self.expect) {
+            bail!(
+                "tools/call answer lacks the expected result: {}",
+                reply.text()
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends the session so finished runs do not accumulate server state.
+    pub(crate) async fn close(mut self) {
+        if let Some(session) = &self.session {
+            let mut headers = base_headers(&self.host);
+            headers.insert(SESSION_HEADER, session.clone());
+            headers.insert(VERSION_HEADER, HeaderValue::from_static(PROTOCOL_VERSION));
+            let _ = self.conn.send(Method::DELETE, headers, Bytes::new()).await;
+        }
+    }
+}

