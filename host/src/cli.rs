@@ -207,7 +207,11 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
             .context("creating the request-state key")?,
     );
     let sweeper = mcp_state.spawn_session_sweeper();
-    let app = crate::app(mcp_state, audit_sink.clone());
+    let allowlist = Arc::new(crate::limits::Allowlist {
+        allow: config.limits.allow_ips.clone(),
+        trusted_proxies: config.limits.trusted_proxies.clone(),
+    });
+    let app = crate::app(mcp_state, audit_sink.clone(), allowlist);
 
     print_banner(
         &base_url,

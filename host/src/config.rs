@@ -26,6 +26,52 @@ pub struct Config {
     pub mcp: McpConfig,
     pub plugins: PluginsConfig,
     pub audit: AuditConfig,
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: who may connect and how much they may call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// CIDR ranges allowed to connect; empty allows every address.
+    pub allow_ips: Vec<ipnet::IpNet>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Tool calls per hour per principal (the client's address until auth
+    /// identifies callers); 0 disables the limit.
+    pub tool_calls_per_hour: u32,
+    /// How many calls may be made at once before the hourly pace applies.
+    pub tool_calls_burst: u32,
+    /// Per-tool overrides by exposed tool name.
+    pub tools: BTreeMap<String, ToolLimit>,
+}
+
+/// `[limits.tools.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolLimit {
+    /// A separate hourly budget per principal for this tool.
+    pub calls_per_hour: Option<u32>,
+    pub burst: Option<u32>,
+    /// How many units of the shared budget one call costs.
+    #[serde(default = "one")]
+    pub cost: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            allow_ips: Vec::new(),
+            trusted_proxies: Vec::new(),
+            tool_calls_per_hour: 100,
+            tool_calls_burst: 100,
+            tools: BTreeMap::new(),
+        }
+    }
 }
 
 /// `[audit]`: the tamper-evident log of API calls and security events.

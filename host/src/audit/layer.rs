@@ -14,6 +14,7 @@ use axum::response::Response;
 
 use super::AuditSink;
 use super::record::{Outcome, Record};
+use crate::limits::ClientIp;
 
 /// What the MCP layer tells the audit layer about a request, through the
 /// response's extensions.
@@ -48,6 +49,12 @@ pub async fn layer(State(sink): State<AuditSink>, request: Request, next: Next) 
         .map(|info| info.0.ip());
     let bytes_in = request.body().size_hint().exact();
     let mut response = next.run(request).await;
+    // The inner layer resolved the real client behind trusted proxies.
+    let remote_ip = response
+        .extensions()
+        .get::<ClientIp>()
+        .map(|client| client.0)
+        .or(remote_ip);
     let note = response
         .extensions_mut()
         .remove::<AuditNote>()

@@ -21,7 +21,7 @@ use super::protocol::Era;
 use super::session::Session;
 use super::stateless;
 use super::tools;
-use super::transport::{json_response, sse_event, sse_response};
+use super::transport::{self, json_response, sse_event, sse_response};
 use crate::audit::Outcome;
 use crate::plugins::{
     self, CallContext, CallError, CallOutcome, ClientSupport, EVENT_QUEUE, InputAsk, InputError,
@@ -69,6 +69,13 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
             RpcError::invalid_params(format!("unknown tool: {name}")),
         );
     };
+    match state.rates.check(&ctx.principal, &name) {
+        Ok(rate) => *ctx.rate.lock().unwrap_or_else(|poison| poison.into_inner()) = rate,
+        Err(limited) => {
+            tracing::info!(principal = %ctx.principal, tool = %name, limit = %limited.policy, "rate limited");
+            return Reply::Http(transport::limited_response(&id, &limited));
+        }
+    }
     let plugin_name = plugin.name().to_string();
     let arguments_hmac = state.audit.digest_arguments(&arguments);
     ctx.note(|note| {

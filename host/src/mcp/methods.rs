@@ -18,6 +18,7 @@ use super::tools;
 use super::transport::{self, Accepts, SESSION_HEADER, json_response};
 use super::{McpState, call};
 use crate::audit::AuditNote;
+use crate::limits::RateState;
 use crate::plugins::ClientSupport;
 
 /// MCP log levels in rising severity (RFC 5424 names).
@@ -40,6 +41,11 @@ pub(crate) struct RequestCtx {
     pub(crate) request_id: Arc<str>,
     /// What the audit log should know about this request; handlers fill it in.
     pub(crate) note: std::sync::Mutex<AuditNote>,
+    /// Whose budgets this request spends: the client address until auth
+    /// identifies callers.
+    pub(crate) principal: String,
+    /// The budget a permitted tool call was charged to, for `RateLimit`.
+    pub(crate) rate: std::sync::Mutex<Option<RateState>>,
 }
 
 impl RequestCtx {
@@ -48,6 +54,7 @@ impl RequestCtx {
         session: Option<Arc<Session>>,
         accepts: Accepts,
         request_id: Arc<str>,
+        principal: String,
     ) -> RequestCtx {
         let note = AuditNote {
             request_id: Some(request_id.to_string()),
@@ -59,6 +66,8 @@ impl RequestCtx {
             accepts,
             request_id,
             note: std::sync::Mutex::new(note),
+            principal,
+            rate: std::sync::Mutex::new(None),
         }
     }
 
@@ -70,6 +79,13 @@ impl RequestCtx {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner()),
         );
+    }
+
+    pub(crate) fn take_rate(&self) -> Option<RateState> {
+        self.rate
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
     }
 
     pub(crate) fn take_note(&self) -> AuditNote {

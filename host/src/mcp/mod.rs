@@ -24,6 +24,7 @@ use axum::routing::post;
 
 use crate::audit::AuditSink;
 use crate::config::Config;
+use crate::limits::RateTable;
 use crate::plugins::{Registry, Runtime};
 
 /// Everything `/mcp` handlers share; lives as long as the server.
@@ -34,6 +35,7 @@ pub struct McpState {
     settings: guard::Settings,
     state_key: request_state::StateKey,
     audit: AuditSink,
+    rates: RateTable,
     next_request: AtomicU64,
 }
 
@@ -84,6 +86,7 @@ impl McpState {
             },
             state_key,
             audit,
+            rates: RateTable::new(&config.limits),
             next_request: AtomicU64::new(1),
         })
     }
@@ -98,13 +101,15 @@ impl McpState {
         self.sessions.len()
     }
 
-    /// Forgets idle sessions every minute until the returned task is aborted.
+    /// Forgets idle sessions and full rate budgets every minute until the
+    /// returned task is aborted.
     pub fn spawn_session_sweeper(self: &Arc<McpState>) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
+                state.rates.retain_recent();
                 let removed = state.sessions.sweep();
                 if removed > 0 {
                     tracing::info!(removed, "expired idle sessions");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -24,6 +24,7 @@ use super::methods::{self, Reply};
 use super::protocol::{self, Era};
 use super::session::Session;
 use super::stateless;
+use crate::limits::{ClientIp, Limited, RateState};
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -70,12 +71,18 @@ pub(crate) struct Accepts {
 
 pub(crate) async fn post(
     State(state): State<Arc<McpState>>,
+    client: Option<Extension<ClientIp>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle_post(&state, &method, &uri, &headers, body).await {
+    // Until auth identifies callers, budgets are per client address.
+    let principal = client.map_or_else(
+        || "unknown".to_string(),
+        |Extension(ClientIp(ip))| ip.to_string(),
+    );
+    match handle_post(&state, &method, &uri, &headers, body, principal).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -87,6 +94,7 @@ async fn handle_post(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
+    principal: String,
 ) -> Result<Response, HttpError> {
     guard::check(&state.settings, method, uri, headers)?;
     if !is_json_content_type(headers) {
@@ -106,8 +114,8 @@ async fn handle_post(
         )
     })?;
     match value {
-        Value::Array(items) => handle_batch(state, headers, items).await,
-        single => handle_single(state, headers, single, accepts).await,
+        Value::Array(items) => handle_batch(state, headers, items, principal).await,
+        single => handle_single(state, headers, single, accepts, principal).await,
     }
 }
 
@@ -116,6 +124,7 @@ async fn handle_single(
     headers: &HeaderMap,
     value: Value,
     accepts: Accepts,
+    principal: String,
 ) -> Result<Response, HttpError> {
     let message = match jsonrpc::parse_message(value) {
         Ok(message) => message,
@@ -148,11 +157,15 @@ async fn handle_single(
             Ok(methods::initialize(state, request))
         }
         Message::Request(request) => {
-            let ctx = methods::RequestCtx::new(era, session, accepts, state.next_request_id());
+            let ctx =
+                methods::RequestCtx::new(era, session, accepts, state.next_request_id(), principal);
             let mut response = match methods::dispatch(state, &ctx, request).await {
                 Reply::Json(body) => json_response(StatusCode::OK, &body),
                 Reply::Http(response) => response,
             };
+            if let Some(rate) = ctx.take_rate() {
+                add_rate_headers(response.headers_mut(), &rate);
+            }
             response.extensions_mut().insert(ctx.take_note());
             Ok(response)
         }
@@ -233,6 +246,7 @@ async fn handle_batch(
     state: &Arc<McpState>,
     headers: &HeaderMap,
     items: Vec<Value>,
+    principal: String,
 ) -> Result<Response, HttpError> {
     if items.is_empty() {
         return Err(HttpError::new(
@@ -270,6 +284,7 @@ async fn handle_batch(
                     Some(session.clone()),
                     accepts,
                     state.next_request_id(),
+                    principal.clone(),
                 );
                 let id = request.id.clone();
                 match methods::dispatch(state, &ctx, request).await {
@@ -519,6 +534,59 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
         }
     })
 }
+
+/// The IETF RateLimit fields for a permitted call.
+fn add_rate_headers(headers: &mut HeaderMap, rate: &RateState) {
+    let policy = format!(
+        "\"{}\";q={};w={}",
+        rate.policy, rate.quota, rate.window_secs
+    );
+    let state = format!(
+        "\"{}\";r={};t={}",
+        rate.policy, rate.remaining, rate.reset_secs
+    );
+    if let (Ok(policy), Ok(state)) = (
+        HeaderValue::from_str(&policy),
+        HeaderValue::from_str(&state),
+    ) {
+        headers.insert("ratelimit-policy", policy);
+        headers.insert("ratelimit", state);
+    }
+}
+
+/// 429 for a spent budget: `Retry-After`, the RateLimit fields, and a
+/// JSON-RPC error naming the limit.
+pub(crate) fn limited_response(id: &Value, limited: &Limited) -> Response {
+    let retry_secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let error = RpcError::new(
+        RATE_LIMITED,
+        format!(
+            "rate limit {:?} exceeded ({} calls per {} s); retry in {retry_secs} s",
+            limited.policy, limited.quota, limited.window_secs
+        ),
+    )
+    .with_data(serde_json::json!({ "limit": limited.policy, "retryAfterSeconds": retry_secs }));
+    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &jsonrpc::error(id, &error));
+    let headers = response.headers_mut();
+    let policy = format!(
+        "\"{}\";q={};w={}",
+        limited.policy, limited.quota, limited.window_secs
+    );
+    let state = format!("\"{}\";r=0;t={retry_secs}", limited.policy);
+    for (name, value) in [
+        ("retry-after", retry_secs.to_string()),
+        ("ratelimit-policy", policy),
+        ("ratelimit", state),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+/// JSON-RPC code for a refused-by-rate-limit request (server-defined range).
+const RATE_LIMITED: i64 = -32029;
 
 pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())

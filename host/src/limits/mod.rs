@@ -1,0 +1,12 @@
+//! Front-door limits: who may connect (IP allowlist, trusted proxies) and
+//! how much they may call (rate limits). The decisions are plain data
+//! structures; `layer` adapts the allowlist to axum, and the MCP layer asks
+//! the rate table before each tool call.
+
+mod client_ip;
+mod layer;
+mod rate;
+
+pub use client_ip::{ClientIp, resolve};
+pub use layer::{Allowlist, client_ip_layer};
+pub use rate::{Limited, RateState, RateTable};

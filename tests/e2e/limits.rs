@@ -1,0 +1,180 @@
+//! Front-door limits against the real server: tool-call budgets with 429,
+//! `Retry-After` and RateLimit fields; independence per principal and per
+//! tool; forwarded addresses believed only from trusted proxies; the IP
+//! allowlist.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Reply, Session, Setup};
+
+async fn call_as(
+    session: &Session<'_>,
+    forwarded_for: Option<&str>,
+    tool: &str,
+) -> anyhow::Result<Reply> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {"text": "x"}}});
+    let mut headers = vec![
+        ("mcp-session-id", session.id.as_str()),
+        ("mcp-protocol-version", session.version.as_str()),
+    ];
+    if let Some(ip) = forwarded_for {
+        headers.push(("x-forwarded-for", ip));
+    }
+    session.server.post_raw(&headers, body.to_string()).await
+}
+
+#[tokio::test]
+async fn budgets_refuse_with_retry_after_and_recover() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\ntool_calls_per_hour = 3600\ntool_calls_burst = 2")
+        .start()
+        .await?;
+    let session = server.session("2025-11-25").await?;
+    let first = call_as(&session, None, "echo").await?;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("ratelimit-policy").as_deref(),
+        Some("\"calls\";q=3600;w=3600")
+    );
+    assert!(
+        first
+            .header("ratelimit")
+            .is_some_and(|v| v.starts_with("\"calls\";r=1;")),
+        "{:?}",
+        first.header("ratelimit")
+    );
+    assert_eq!(call_as(&session, None, "echo").await?.status, 200);
+    let refused = call_as(&session, None, "echo").await?;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+    assert!(
+        refused
+            .header("ratelimit")
+            .is_some_and(|v| v.contains("r=0"))
+    );
+    let body = refused.json();
+    assert_eq!(body["error"]["code"], -32029);
+    assert_eq!(body["error"]["data"]["limit"], "calls");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("retry in 1 s"))
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        call_as(&session, None, "echo").await?.status,
+        200,
+        "the budget refills"
+    );
+    assert!(server.stderr().contains("rate limited"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn budgets_are_per_principal_and_per_tool() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config(
+            "[limits]\ntool_calls_per_hour = 2\ntool_calls_burst = 2\ntrusted_proxies = [\"127.0.0.0/8\"]\n\
+             [limits.tools.counter]\ncalls_per_hour = 1",
+        )
+        .start()
+        .await?;
+    let session = server.session("2025-11-25").await?;
+    let alice = Some("198.51.100.1");
+    let bob = Some("198.51.100.2");
+    assert_eq!(call_as(&session, alice, "counter").await?.status, 200);
+    let refused = call_as(&session, alice, "counter").await?;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["error"]["data"]["limit"], "tool:counter");
+    assert_eq!(
+        call_as(&session, alice, "echo").await?.status,
+        200,
+        "the tool budget is separate"
+    );
+    assert_eq!(
+        call_as(&session, alice, "echo").await?.status,
+        429,
+        "alice's shared budget is spent"
+    );
+    assert_eq!(
+        call_as(&session, bob, "echo").await?.status,
+        200,
+        "bob has his own"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_untrusted_peers_are_ignored() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\ntool_calls_per_hour = 1\ntool_calls_burst = 1")
+        .start()
+        .await?;
+    let session = server.session("2025-11-25").await?;
+    assert_eq!(
+        call_as(&session, Some("203.0.113.1"), "echo").await?.status,
+        200
+    );
+    let spoofed = call_as(&session, Some("203.0.113.2"), "echo").await?;
+    assert_eq!(
+        spoofed.status, 429,
+        "a forged X-Forwarded-For does not buy a new budget"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_allowlist_refuses_other_addresses() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\nallow_ips = [\"10.0.0.0/8\", \"::1/128\"]")
+        .start()
+        .await?;
+    let refused = server
+        .post_raw(
+            &[],
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+        )
+        .await?;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("127.0.0.1 is not allowed"))
+    );
+    let forged = server
+        .post_raw(
+            &[("x-forwarded-for", "10.1.2.3")],
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+        )
+        .await?;
+    assert_eq!(
+        forged.status, 403,
+        "forwarding headers from an untrusted peer do not pass the allowlist"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn trusted_proxies_pass_the_allowlist_for_their_clients() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\nallow_ips = [\"10.0.0.0/8\"]\ntrusted_proxies = [\"127.0.0.1/32\"]")
+        .start()
+        .await?;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#;
+    let inside = server
+        .post_raw(&[("x-forwarded-for", "10.1.2.3")], body)
+        .await?;
+    assert_eq!(inside.status, 200, "{}", inside.text);
+    let outside = server
+        .post_raw(&[("x-forwarded-for", "192.0.2.1")], body)
+        .await?;
+    assert_eq!(outside.status, 403);
+    Ok(())
+}
