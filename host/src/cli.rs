@@ -211,7 +211,23 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         allow: config.limits.allow_ips.clone(),
         trusted_proxies: config.limits.trusted_proxies.clone(),
     });
-    let app = crate::app(mcp_state, audit_sink.clone(), allowlist);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let metrics_server = if config.metrics.enabled {
+        let listener = tokio::net::TcpListener::bind(config.metrics.listen)
+            .await
+            .with_context(|| format!("binding the metrics listener {}", config.metrics.listen))?;
+        let addr = listener.local_addr()?;
+        let router = crate::metrics_app(mcp_state.clone(), audit_sink.clone(), metrics.clone());
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!("metrics listener stopped: {err}");
+            }
+        });
+        Some((addr, task))
+    } else {
+        None
+    };
+    let app = crate::app(mcp_state, audit_sink.clone(), allowlist, metrics);
 
     print_banner(
         &base_url,
@@ -220,12 +236,18 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         n_tools,
         report.failed.len(),
     );
+    if let Some((addr, _)) = &metrics_server {
+        println!("  metrics: http://{addr}/metrics");
+    }
     let serve_config = server::ServeConfig {
         tls: tls.map(|(server_config, _)| server_config),
         header_timeout: config.server.header_timeout_ms,
     };
     server::serve(listener, app, serve_config, shutdown_signal()).await;
     sweeper.abort();
+    if let Some((_, task)) = metrics_server {
+        task.abort();
+    }
     if let Some(writer) = audit_writer {
         writer.shutdown().await;
     }

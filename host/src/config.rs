@@ -27,6 +27,25 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub audit: AuditConfig,
     pub limits: LimitsConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint, on its own plain-HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `/metrics` (and `/readyz`) listen; `false`-like `enabled = false` turns it off.
+    pub listen: SocketAddr,
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> MetricsConfig {
+        MetricsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            enabled: true,
+        }
+    }
 }
 
 /// `[limits]`: who may connect and how much they may call.

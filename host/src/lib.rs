@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod limits;
 pub mod mcp;
+pub mod metrics;
 pub mod plugins;
 mod secret_file;
 pub mod server;
@@ -21,21 +22,61 @@ use axum::Router;
 use axum::routing::get;
 
 /// The whole HTTP application. Requests flow
-/// TLS (in `server`) → audit → client address and allowlist → Host/Origin
-/// guard → MCP dispatch (rate limits) → registry → plugin.
+/// TLS (in `server`) → audit → metrics → client address and allowlist →
+/// Host/Origin guard → MCP dispatch (rate limits) → registry → plugin.
 /// The audit layer sits outermost so every refusal is recorded too.
 pub fn app(
     mcp: Arc<mcp::McpState>,
     audit: audit::AuditSink,
     allowlist: Arc<limits::Allowlist>,
+    metrics: Arc<metrics::Metrics>,
 ) -> Router {
     // Layers listed later wrap those listed earlier: read bottom to top.
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz).with_state(mcp.clone()))
         .merge(mcp::router(mcp))
         .layer(axum::middleware::from_fn_with_state(
             allowlist,
             limits::client_ip_layer,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(audit, audit::layer))
+}
+
+/// The metrics listener's routes: `/metrics`, `/healthz`, `/readyz`.
+pub fn metrics_app(
+    mcp: Arc<mcp::McpState>,
+    audit: audit::AuditSink,
+    metrics: Arc<metrics::Metrics>,
+) -> Router {
+    let scrape = {
+        let mcp = mcp.clone();
+        move || async move {
+            let body = metrics.render(&mcp.snapshot(), &audit);
+            let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            ([(axum::http::header::CONTENT_TYPE, content_type)], body)
+        }
+    };
+    Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz).with_state(mcp))
+}
+
+/// Ready once plugins are loaded and the listener serves: the server only
+/// starts listening after both, so this reports what it serves.
+async fn readyz(
+    axum::extract::State(mcp): axum::extract::State<Arc<mcp::McpState>>,
+) -> axum::Json<serde_json::Value> {
+    let snapshot = mcp.snapshot();
+    axum::Json(serde_json::json!({
+        "status": "ready",
+        "plugins": snapshot.plugins_loaded,
+        "tools": snapshot.tools_served,
+        "sessions": snapshot.sessions_open,
+    }))
 }

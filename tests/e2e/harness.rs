@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 /// A running server, killed when dropped.
 pub(crate) struct Server {
     pub(crate) url: String,
+    /// `http://127.0.0.1:PORT/metrics`, when metrics are enabled.
+    pub(crate) metrics_url: Option<String>,
     pub(crate) data_dir: PathBuf,
     pub(crate) plugins_dir: PathBuf,
     pub(crate) client: reqwest::Client,
@@ -131,6 +133,10 @@ impl Server {
         if !config.contains("[limits]") {
             config.push_str("\n[limits]\ntool_calls_per_hour = 0\n");
         }
+        // Many servers run at once: each gets its own metrics port.
+        if !config.contains("[metrics]") {
+            config.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
+        }
         std::fs::write(&config_path, config)?;
         let stderr_log = root.join("stderr.log");
         let mut command = Command::new(toolhost_bin());
@@ -158,6 +164,9 @@ impl Server {
                 if let Some(url) = line.strip_prefix("toolhost listening on ") {
                     let _ = tx.send(url.to_string());
                 }
+                if let Some(url) = line.trim().strip_prefix("metrics: ") {
+                    let _ = tx.send(format!("metrics {url}"));
+                }
             }
         });
         let url = match rx.recv_timeout(Duration::from_secs(120)) {
@@ -168,9 +177,15 @@ impl Server {
                 bail!("server did not start; stderr:\n{log}");
             }
         };
+        // The banner prints the metrics address right after the MCP URL.
+        let metrics_url = rx
+            .recv_timeout(Duration::from_secs(5))
+            .ok()
+            .and_then(|line| line.strip_prefix("metrics ").map(str::to_string));
         let client = client_for(&data_dir)?;
         Ok(Server {
             url,
+            metrics_url,
             data_dir,
             plugins_dir,
             client,

@@ -96,9 +96,14 @@ impl McpState {
         Arc::from(format!("r{n:x}"))
     }
 
-    /// Sessions currently open (for the start-up banner, metrics and tests).
-    pub fn session_count(&self) -> usize {
-        self.sessions.len()
+    /// What `/metrics` and `/readyz` report about the served state.
+    pub fn snapshot(&self) -> crate::metrics::Snapshot {
+        let set = self.registry.current();
+        crate::metrics::Snapshot {
+            plugins_loaded: set.plugins().len() as i64,
+            tools_served: set.tools().len() as i64,
+            sessions_open: self.sessions.len() as i64,
+        }
     }
 
     /// Forgets idle sessions and full rate budgets every minute until the
