@@ -239,6 +239,12 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     if let Some((addr, _)) = &metrics_server {
         println!("  metrics: http://{addr}/metrics");
     }
+    let _cert_watch = match &tls {
+        Some((certificates, _)) => {
+            Some(tls::watch(certificates.clone()).context("watching the TLS certificate files")?)
+        }
+        None => None,
+    };
     let serve_config = server::ServeConfig {
         tls: tls.map(|(server_config, _)| server_config),
         header_timeout: config.server.header_timeout_ms,

@@ -25,7 +25,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serving options fixed at start-up.
 pub struct ServeConfig {
     /// `None` serves plain HTTP (only where config allowed it).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<crate::tls::Certificates>>,
     /// Deadline for the TLS handshake and for each request head.
     pub header_timeout: Duration,
 }
@@ -41,7 +41,7 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = config.tls.map(TlsAcceptor::from);
+    let certificates = config.tls;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -61,7 +61,11 @@ pub async fn serve(
         // would wait for the client's delayed ACK (~40 ms).
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let acceptor = acceptor.clone();
+        // The configuration current at accept time: a reload affects new
+        // connections only.
+        let acceptor = certificates
+            .as_ref()
+            .map(|c| TlsAcceptor::from(c.current()));
         let stop_rx = stop_rx.clone();
         let header_timeout = config.header_timeout;
         tokio::spawn(async move {

@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
@@ -44,12 +47,36 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// The served TLS configuration; swapped whole when the certificate files
+/// change, so new connections get the new certificate and open ones keep
+/// theirs.
+pub struct Certificates {
+    current: ArcSwap<rustls::ServerConfig>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+impl Certificates {
+    /// The configuration for a connection accepted now.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the files; on any error the previous configuration keeps
+    /// serving. Returns the new fingerprint.
+    pub fn reload(&self) -> Result<String, TlsError> {
+        let (config, fingerprint) = build(&self.cert_path, &self.key_path)?;
+        self.current.store(config);
+        Ok(fingerprint)
+    }
+}
+
 /// Builds the server's TLS configuration at start-up. `data_dir` receives a
 /// generated certificate when `config` names none.
 pub fn server_config(
     config: &TlsConfig,
     data_dir: &Path,
-) -> Result<(Arc<rustls::ServerConfig>, CertInfo), TlsError> {
+) -> Result<(Arc<Certificates>, CertInfo), TlsError> {
     let (cert_path, key_path, generated) = match (&config.cert, &config.key) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone(), false),
         _ => {
@@ -63,8 +90,26 @@ pub fn server_config(
             (cert, key, generated)
         }
     };
-    let certs = read_certs(&cert_path)?;
-    let key = read_key(&key_path)?;
+    let (server, fingerprint) = build(&cert_path, &key_path)?;
+    let info = CertInfo {
+        cert_path: cert_path.clone(),
+        fingerprint,
+        generated,
+    };
+    let certificates = Certificates {
+        current: ArcSwap::new(server),
+        cert_path,
+        key_path,
+    };
+    Ok((Arc::new(certificates), info))
+}
+
+fn build(
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(Arc<rustls::ServerConfig>, String), TlsError> {
+    let certs = read_certs(cert_path)?;
+    let key = read_key(key_path)?;
     let fingerprint = fingerprint(&certs[0]);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // TLS 1.3 only: the design rules out 1.2 and its weaker cipher suites.
@@ -73,12 +118,73 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let info = CertInfo {
-        cert_path,
-        fingerprint,
-        generated,
-    };
-    Ok((Arc::new(server), info))
+    Ok((Arc::new(server), fingerprint))
+}
+
+/// Owns the certificate watcher and its task; dropping stops both.
+pub struct CertWatch {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CertWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Quiet period after the last change: renewals write key and certificate
+/// separately, and a half-replaced pair must not be loaded.
+const CERT_DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Reloads `certificates` whenever its files change. Strategy: watch the
+/// directories holding the files (renames replace the inode, so watching
+/// the files themselves would miss the new ones), debounce, rebuild; a pair
+/// that does not load (say, key renewed before the certificate) leaves the
+/// old configuration serving until the next change completes the pair.
+pub fn watch(certificates: Arc<Certificates>) -> notify::Result<CertWatch> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let files = [
+        certificates.cert_path.clone(),
+        certificates.key_path.clone(),
+    ];
+    let names: Vec<_> = files
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+        .collect();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
+        {
+            let _ = tx.send(());
+        }
+    })?;
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.dedup();
+    for dir in &dirs {
+        notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::NonRecursive)?;
+    }
+    let task = tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            while let Ok(Some(())) = tokio::time::timeout(CERT_DEBOUNCE, rx.recv()).await {}
+            match certificates.reload() {
+                Ok(fingerprint) => tracing::info!(%fingerprint, "TLS certificate reloaded"),
+                Err(err) => tracing::error!(
+                    "TLS certificate reload failed; the previous one keeps serving: {err}"
+                ),
+            }
+        }
+    });
+    Ok(CertWatch {
+        _watcher: watcher,
+        task,
+    })
 }
 
 fn write_dev_certificate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
@@ -156,10 +262,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("toolhost-tls-{}", uuid::Uuid::new_v4()));
         let (_, first) = server_config(&TlsConfig::default(), &dir).expect("generate");
         assert!(first.generated);
-        let (config, second) = server_config(&TlsConfig::default(), &dir).expect("reuse");
+        let (certificates, second) = server_config(&TlsConfig::default(), &dir).expect("reuse");
         assert!(!second.generated);
         assert_eq!(first.fingerprint, second.fingerprint);
-        assert_eq!(config.alpn_protocols[0], b"h2");
+        assert_eq!(certificates.current().alpn_protocols[0], b"h2");
+        assert_eq!(certificates.reload().expect("reload"), first.fingerprint);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -15,6 +15,8 @@ pub(crate) struct Server {
     pub(crate) url: String,
     /// `http://127.0.0.1:PORT/metrics`, when metrics are enabled.
     pub(crate) metrics_url: Option<String>,
+    /// The certificate the server presents (generated or configured).
+    pub(crate) cert_path: PathBuf,
     pub(crate) data_dir: PathBuf,
     pub(crate) plugins_dir: PathBuf,
     pub(crate) client: reqwest::Client,
@@ -167,6 +169,11 @@ impl Server {
                 if let Some(url) = line.trim().strip_prefix("metrics: ") {
                     let _ = tx.send(format!("metrics {url}"));
                 }
+                if line.trim().starts_with("certificate (")
+                    && let Some((_, path)) = line.split_once("): ")
+                {
+                    let _ = tx.send(format!("cert {path}"));
+                }
             }
         });
         let url = match rx.recv_timeout(Duration::from_secs(120)) {
@@ -177,15 +184,23 @@ impl Server {
                 bail!("server did not start; stderr:\n{log}");
             }
         };
-        // The banner prints the metrics address right after the MCP URL.
-        let metrics_url = rx
-            .recv_timeout(Duration::from_secs(5))
-            .ok()
-            .and_then(|line| line.strip_prefix("metrics ").map(str::to_string));
-        let client = client_for(&data_dir)?;
+        // The rest of the banner: the certificate in use and the metrics address.
+        let mut metrics_url = None;
+        let mut cert_path = data_dir.join("tls/cert.pem");
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+            if let Some(url) = line.strip_prefix("metrics ") {
+                metrics_url = Some(url.to_string());
+                break;
+            }
+            if let Some(path) = line.strip_prefix("cert ") {
+                cert_path = PathBuf::from(path);
+            }
+        }
+        let client = client_for(&cert_path)?;
         Ok(Server {
             url,
             metrics_url,
+            cert_path,
             data_dir,
             plugins_dir,
             client,
@@ -195,10 +210,6 @@ impl Server {
     }
 
     /// The generated self-signed certificate, for clients that take a CA file.
-    pub(crate) fn cert_path(&self) -> PathBuf {
-        self.data_dir.join("tls/cert.pem")
-    }
-
     /// Kills the server with SIGKILL, as a crash would, and waits for it.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
@@ -281,8 +292,9 @@ impl Drop for Server {
 }
 
 /// An HTTPS client trusting the server's generated certificate.
-pub(crate) fn client_for(data_dir: &Path) -> anyhow::Result<reqwest::Client> {
-    let pem = std::fs::read(data_dir.join("tls/cert.pem")).context("reading generated cert")?;
+pub(crate) fn client_for(cert_path: &Path) -> anyhow::Result<reqwest::Client> {
+    let pem =
+        std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
     Ok(reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
         .timeout(Duration::from_secs(60))

@@ -133,7 +133,7 @@ async fn python_sdk_2_session_era() -> anyhow::Result<()> {
     let mut command = python(".venv-mcp2", "check_mcp2.py");
     command
         .arg(&server.url)
-        .arg(server.cert_path())
+        .arg(&server.cert_path)
         .arg("legacy");
     let ran = expect_ok(&server, "python mcp 2.x (legacy)", command).await?;
     assert!(ran.stdout.contains("protocol 2025-11-25"), "{ran}");
@@ -144,7 +144,7 @@ async fn python_sdk_2_session_era() -> anyhow::Result<()> {
 async fn python_sdk_2_stateless_era() -> anyhow::Result<()> {
     let server = start().await?;
     let mut command = python(".venv-mcp2", "check_mcp2.py");
-    command.arg(&server.url).arg(server.cert_path()).arg("auto");
+    command.arg(&server.url).arg(&server.cert_path).arg("auto");
     // The script insists on 2026-07-28 itself; the server side confirms the
     // SDK never fell back to a session.
     let ran = expect_ok(&server, "python mcp 2.x (auto)", command).await?;
@@ -157,7 +157,7 @@ async fn python_sdk_2_stateless_era() -> anyhow::Result<()> {
 async fn python_sdk_1() -> anyhow::Result<()> {
     let server = start().await?;
     let mut command = python(".venv-mcp1", "check_mcp1.py");
-    command.arg(&server.url).arg(server.cert_path());
+    command.arg(&server.url).arg(&server.cert_path);
     let ran = expect_ok(&server, "python mcp 1.x", command).await?;
     assert!(ran.stdout.contains("protocol 2025-11-25"), "{ran}");
     Ok(())
@@ -171,7 +171,7 @@ async fn typescript_sdk() -> anyhow::Result<()> {
     command
         .arg(interop_dir().join("js/check_sdk.mjs"))
         .arg(&server.url)
-        .env("NODE_EXTRA_CA_CERTS", server.cert_path());
+        .env("NODE_EXTRA_CA_CERTS", &server.cert_path);
     expect_ok(&server, "typescript sdk", command).await?;
     assert!(sessions_opened(&server) >= 1, "{}", server.stderr());
     Ok(())
@@ -196,7 +196,7 @@ fn inspector(server: &Server, home: &Path, era: &str, method: &[&str]) -> Comman
         .args(["--protocol-era", era])
         .args(["--format", "json"])
         .args(method)
-        .env("NODE_EXTRA_CA_CERTS", server.cert_path())
+        .env("NODE_EXTRA_CA_CERTS", &server.cert_path)
         .env("HOME", home);
     command
 }

@@ -46,3 +46,116 @@ async fn http2_and_http1_are_both_served() -> anyhow::Result<()> {
     assert_eq!(res.version(), reqwest::Version::HTTP_2, "ALPN picks h2");
     Ok(())
 }
+
+/// Generates a certificate pair by starting (and stopping) a server on a
+/// fresh data dir, and returns that dir's `tls/` folder.
+async fn fresh_certificate() -> anyhow::Result<std::path::PathBuf> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    Ok(server.data_dir.join("tls"))
+}
+
+fn trusting(certs: &[&std::path::Path]) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    for dir in certs {
+        let pem = std::fs::read(dir.join("cert.pem"))?;
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    Ok(builder.build()?)
+}
+
+#[tokio::test]
+async fn certificates_reload_without_failing_a_request() -> anyhow::Result<()> {
+    let old = fresh_certificate().await?;
+    let new = fresh_certificate().await?;
+    let live = crate::harness::scratch_dir("live-tls");
+    std::fs::copy(old.join("cert.pem"), live.join("cert.pem"))?;
+    std::fs::copy(old.join("key.pem"), live.join("key.pem"))?;
+    let config = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"",
+        live.join("cert.pem").display(),
+        live.join("key.pem").display()
+    );
+    let server = Setup::new()
+        .fixture("hostile")
+        .config(&config)
+        .start()
+        .await?;
+    let health = format!("{}/healthz", server.url.trim_end_matches("/mcp"));
+    let only_new = trusting(&[&new])?;
+    assert!(
+        only_new.get(&health).send().await.is_err(),
+        "the new certificate is not served yet"
+    );
+
+    let traffic = async {
+        let mut failures = 0;
+        for _ in 0..100 {
+            // A fresh client each time: every request is a new TLS handshake.
+            let client = trusting(&[&old, &new])?;
+            if client.get(&health).send().await.map(|r| r.status()).ok()
+                != Some(reqwest::StatusCode::OK)
+            {
+                failures += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::Ok(failures)
+    };
+    let rotate = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Renewal tools replace the key and the certificate one after the other.
+        for name in ["key.pem", "cert.pem"] {
+            std::fs::copy(new.join(name), live.join(format!(".{name}.tmp")))?;
+            std::fs::rename(live.join(format!(".{name}.tmp")), live.join(name))?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::Ok(())
+    };
+    let (failures, rotated) = tokio::join!(traffic, rotate);
+    rotated?;
+    assert_eq!(failures?, 0, "no request failed across the reload");
+    let res = only_new.get(&health).send().await?;
+    assert_eq!(res.status(), 200, "new connections get the new certificate");
+    assert!(server.stderr().contains("TLS certificate reloaded"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_at_the_header_timeout() -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[server]\nheader_timeout_ms = 500")
+        .start()
+        .await?;
+    let addr = server
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    // A client that connects and never speaks TLS (slowloris at the handshake).
+    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the server closes the silent connection: {read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // The server still serves others.
+    assert_eq!(
+        server
+            .client
+            .get(format!("https://{addr}/healthz"))
+            .send()
+            .await?
+            .status(),
+        200
+    );
+    Ok(())
+}
