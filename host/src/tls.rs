@@ -276,7 +276,9 @@ mod tests {
             cert: Some(PathBuf::from("/nonexistent/cert.pem")),
             key: Some(PathBuf::from("/nonexistent/key.pem")),
         };
-        let err = server_config(&config, Path::new("/tmp")).expect_err("must fail");
+        let Err(err) = server_config(&config, Path::new("/tmp")) else {
+            panic!("missing files must fail");
+        };
         assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
     }
 }
