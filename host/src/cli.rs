@@ -248,6 +248,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let serve_config = server::ServeConfig {
         tls: tls.map(|(server_config, _)| server_config),
         header_timeout: config.server.header_timeout_ms,
+        max_connections: config.server.max_connections,
     };
     server::serve(listener, app, serve_config, shutdown_signal()).await;
     sweeper.abort();

@@ -153,6 +153,9 @@ pub struct ServerConfig {
     /// connection is dropped (slow-loris defence).
     #[serde(with = "duration_ms")]
     pub header_timeout_ms: Duration,
+    /// Open connections at most; beyond it the server stops accepting until
+    /// one closes (the kernel's backlog queues the rest).
+    pub max_connections: usize,
 }
 
 /// Log output style.
@@ -476,6 +479,7 @@ impl Default for ServerConfig {
             public_url: None,
             log_format: LogFormat::Pretty,
             header_timeout_ms: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub tls: Option<Arc<crate::tls::Certificates>>,
     /// Deadline for the TLS handshake and for each request head.
     pub header_timeout: Duration,
+    /// Connections open at once; accepting pauses at the cap.
+    pub max_connections: usize,
 }
 
 /// Accepts connections on `listener` until `shutdown` resolves, then lets
@@ -44,7 +46,17 @@ pub async fn serve(
     let certificates = config.tls;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     loop {
+        // Wait for a free slot before accepting, so a flood of connections
+        // queues in the kernel instead of exhausting file descriptors here.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -69,6 +81,7 @@ pub async fn serve(
         let stop_rx = stop_rx.clone();
         let header_timeout = config.header_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
             match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {

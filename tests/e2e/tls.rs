@@ -159,3 +159,40 @@ async fn slow_clients_are_cut_off_at_the_header_timeout() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_connection_cap_queues_rather_than_fails() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[server]\nheader_timeout_ms = 1000\nmax_connections = 2")
+        .start()
+        .await?;
+    let addr = server
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    // Two silent clients take both slots until the header timeout frees them.
+    let _idle = (
+        tokio::net::TcpStream::connect(&addr).await?,
+        tokio::net::TcpStream::connect(&addr).await?,
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let res = server
+        .client
+        .get(format!("https://{addr}/healthz"))
+        .send()
+        .await?;
+    assert_eq!(
+        res.status(),
+        200,
+        "the third client is served once a slot frees"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "served after {:?}: the cap was not applied",
+        started.elapsed()
+    );
+    Ok(())
+}
