@@ -17,6 +17,7 @@ use super::bindings::{
 };
 use super::input::{InputMode, Interrupt};
 use super::load::{LoadedPlugin, ToolSpec};
+use super::network::NetworkGrant;
 use super::sidecar::EffectiveLimits;
 use super::store::{CallState, PluginEvent, StateParts};
 
@@ -146,16 +147,21 @@ pub async fn call_tool(
         events: ctx.events,
         client_supports: ctx.client_supports,
         input: ctx.input,
+        network: plugin.network.clone(),
+        outbound: runtime.outbound.clone(),
     };
     let (mut store, stderr) = new_store(runtime, state, deadline);
-    let res = async {
+    // The epoch callback only runs while guest code runs; this timeout also
+    // covers time parked in host calls (a clock, an upstream, a client).
+    let res = tokio::time::timeout(deadline, async {
         let instance = plugin.pre.instantiate_async(&mut store).await?;
         instance
             .toolhost_plugin_tools()
             .call_call_tool(&mut store, &caller, &tool.declared_name, &arguments_text)
             .await
-    }
-    .await;
+    })
+    .await
+    .map_err(|_| CallError::Deadline(deadline))?;
     let output = match res {
         Ok(Ok(output)) => output,
         Ok(Err(tool_error)) => return Err(CallError::Tool(ToolFailure(tool_error))),
@@ -202,16 +208,20 @@ pub(crate) async fn list_tools(
             roots: false,
         },
         input: InputMode::Unavailable,
+        // Listing tools must not reach the network.
+        network: Arc::new(NetworkGrant::none()),
+        outbound: runtime.outbound.clone(),
     };
     let (mut store, stderr) = new_store(runtime, state, LIST_TOOLS_DEADLINE);
-    let res = async {
+    let res = tokio::time::timeout(LIST_TOOLS_DEADLINE, async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance
             .toolhost_plugin_tools()
             .call_list_tools(&mut store)
             .await
-    }
-    .await;
+    })
+    .await
+    .map_err(|_| CallError::Deadline(LIST_TOOLS_DEADLINE))?;
     res.map_err(|err| classify_trap(err, &store, &stderr, LIST_TOOLS_DEADLINE, memory_bytes))
 }
 

@@ -17,6 +17,7 @@ use super::Runtime;
 use super::bindings::{Annotations, PluginPre, ToolDefinition};
 use super::cache::{self, Origin};
 use super::call;
+use super::network::NetworkGrant;
 use super::sidecar::{self, EffectiveLimits};
 
 /// Most tools one plugin may declare; a plugin declaring thousands is more
@@ -36,6 +37,8 @@ pub struct LoadedPlugin {
     pub(crate) tools: Vec<ToolSpec>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
     pub(crate) limits: EffectiveLimits,
+    /// Destinations, limits and credentials for the plugin's outbound HTTP.
+    pub(crate) network: Arc<NetworkGrant>,
     /// Calls of this plugin running now; bounded by `limits.max_concurrent`.
     pub(crate) concurrency: Semaphore,
     /// What the plugin was built from; equal fingerprints need no reload.
@@ -132,6 +135,11 @@ pub(crate) async fn load(
     let limits = sidecar
         .limits(&runtime.config.limits, &runtime.config.policy)
         .map_err(sidecar_err)?;
+    let network = Arc::new(
+        sidecar
+            .network(&runtime.config.policy)
+            .map_err(sidecar_err)?,
+    );
     let fingerprint = Fingerprint {
         wasm_sha256: sha256.clone(),
         sidecar_sha256: sidecar_bytes.map(|bytes| hex::encode(Sha256::digest(bytes))),
@@ -189,6 +197,7 @@ pub(crate) async fn load(
         config,
         concurrency: Semaphore::new(limits.max_concurrent as usize),
         limits,
+        network,
         fingerprint,
     })
 }

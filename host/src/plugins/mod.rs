@@ -11,11 +11,14 @@ mod engine;
 mod host;
 mod input;
 mod load;
+mod network;
+mod outbound;
 mod registry;
 mod sidecar;
 mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
@@ -40,6 +43,8 @@ pub struct Runtime {
     pub(crate) linker: Linker<store::CallState>,
     pub(crate) cache_dir: PathBuf,
     pub(crate) config: PluginsConfig,
+    /// TLS client and operator deny list for plugins' outbound HTTP.
+    pub(crate) outbound: Arc<outbound::Outbound>,
     /// One permit per live instance, matching the pool's slots, so a burst of
     /// calls queues instead of failing to find a slot.
     pub(crate) instances: Semaphore,
@@ -56,16 +61,22 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
+        // Every request goes through `outbound`'s checks; a plugin without a
+        // [network] grant gets a refusal for each, not a missing import.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking wasi:http: {e:#}"))?;
         bindings::toolhost::plugin::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| {
             state
         })
         .map_err(|e| anyhow::anyhow!("linking host interface: {e:#}"))?;
+        let outbound = outbound::Outbound::new(&config.policy.network_deny)?;
         let ticker = engine::EpochTicker::start(engine.clone())?;
         Ok(Runtime {
             engine,
             linker,
             cache_dir,
             config: config.clone(),
+            outbound: Arc::new(outbound),
             instances: Semaphore::new(limits.max_instances as usize),
             _ticker: ticker,
         })

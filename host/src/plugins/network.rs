@@ -249,8 +249,12 @@ impl FromStr for Cidr {
         };
         let cidr = Cidr { network, prefix };
         let masked_equal = match network {
-            IpAddr::V4(ip) => (0..4).all(|i| ip.octets()[i] == mask_byte(ip.octets()[i], i, prefix)),
-            IpAddr::V6(ip) => (0..16).all(|i| ip.octets()[i] == mask_byte(ip.octets()[i], i, prefix)),
+            IpAddr::V4(ip) => {
+                (0..4).all(|i| ip.octets()[i] == mask_byte(ip.octets()[i], i, prefix))
+            }
+            IpAddr::V6(ip) => {
+                (0..16).all(|i| ip.octets()[i] == mask_byte(ip.octets()[i], i, prefix))
+            }
         };
         if !masked_equal {
             return Err(err(
@@ -275,7 +279,13 @@ impl DenyList {
     pub(crate) fn parse(entries: &[String]) -> Result<DenyList, NetworkError> {
         let mut deny = DenyList::default();
         for entry in entries {
-            if entry.contains('/') {
+            // A bare address is a range of one, so it also covers names
+            // that resolve to it.
+            let is_range = entry.parse::<IpAddr>().is_ok()
+                || entry
+                    .split_once('/')
+                    .is_some_and(|(addr, _)| addr.parse::<IpAddr>().is_ok());
+            if is_range {
                 deny.ranges.push(entry.parse()?);
                 continue;
             }
@@ -357,7 +367,9 @@ pub(crate) enum Refusal {
     NotAllowed,
     #[error("{ip} is denied by plugins.policy.network_deny")]
     OperatorDeniedAddress { ip: IpAddr },
-    #[error("{ip} is a {class} address outside the plugin's [network] allow_private ranges")]
+    #[error(
+        "{ip} is a non-public address ({class}) outside the plugin's [network] allow_private ranges"
+    )]
     NonPublicAddress { ip: IpAddr, class: AddressClass },
 }
 
@@ -625,9 +637,7 @@ pub(crate) fn parse_credential_template(text: &str) -> Result<Vec<TemplatePart>,
             Some(("file", path)) if path.starts_with('/') => TemplatePart::File(path.into()),
             Some(("file", _)) => return Err("${file:PATH} needs an absolute path".into()),
             _ => {
-                return Err(
-                    "references must be ${env:NAME} or ${file:/absolute/path}".to_string()
-                );
+                return Err("references must be ${env:NAME} or ${file:/absolute/path}".to_string());
             }
         };
         parts.push(part);
@@ -676,6 +686,9 @@ pub(crate) fn parse_target(
 
 /// Splits `host[:port]` or `[v6][:port]`.
 fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
+    if text.contains(['/', '?', '#']) {
+        return Err(HOST_PORT_SHAPE.into());
+    }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
@@ -706,14 +719,14 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
             }
         }
         Some(_) => {
-            return Err(
-                "expected host or host:port (no path; IPv6 in brackets, such as [::1]:8080)"
-                    .into(),
-            );
+            return Err(HOST_PORT_SHAPE.into());
         }
     };
     Ok((host, port))
 }
+
+const HOST_PORT_SHAPE: &str =
+    "expected host or host:port (no path; IPv6 in brackets, such as [::1]:8080)";
 
 fn parse_host_pattern(text: &str) -> Result<HostPattern, String> {
     let text = text
@@ -754,7 +767,10 @@ fn parse_host_pattern(text: &str) -> Result<HostPattern, String> {
     }
     if wildcard {
         if labels.len() < 2 {
-            return Err("a wildcard must cover a domain with at least two labels, such as *.example.com".into());
+            return Err(
+                "a wildcard must cover a domain with at least two labels, such as *.example.com"
+                    .into(),
+            );
         }
         return Ok(HostPattern::Wildcard(name));
     }
@@ -812,16 +828,15 @@ mod tests {
 
     #[test]
     fn allow_entries_parse() {
-        let check = |entry: &str, expect: Result<&str, &str>| {
-            match (entry.parse::<AllowRule>(), expect) {
+        let check =
+            |entry: &str, expect: Result<&str, &str>| match (entry.parse::<AllowRule>(), expect) {
                 (Ok(rule), Ok(shown)) => assert_eq!(rule.to_string(), shown, "{entry}"),
                 (Err(err), Err(part)) => {
                     let err = err.to_string();
                     assert!(err.contains(part), "{entry}: {err:?} lacks {part:?}");
                 }
                 (res, expect) => panic!("{entry}: got {res:?}, expected {expect:?}"),
-            }
-        };
+            };
         check("api.github.com", Ok("https://api.github.com:443"));
         check("API.GitHub.com.", Ok("https://api.github.com:443"));
         check("*.atlassian.net:443", Ok("https://*.atlassian.net:443"));
@@ -851,7 +866,10 @@ mod tests {
     #[test]
     fn targets_match_rules() {
         let check = |allow: &[&str], url: &str, expect: bool| {
-            let res = grant(allow, &[]).allow.iter().any(|r| r.matches(&target(url)));
+            let res = grant(allow, &[])
+                .allow
+                .iter()
+                .any(|r| r.matches(&target(url)));
             assert_eq!(res, expect, "{allow:?} vs {url}");
         };
         check(&["api.github.com"], "https://api.github.com", true);
@@ -861,7 +879,11 @@ mod tests {
         check(&["api.github.com"], "https://api.github.com:8443", false);
         check(&["api.github.com"], "https://github.com", false);
         check(&["api.github.com"], "https://evil.api.github.com", false);
-        check(&["api.github.com"], "https://api.github.com.evil.com", false);
+        check(
+            &["api.github.com"],
+            "https://api.github.com.evil.com",
+            false,
+        );
         check(&["*.atlassian.net"], "https://a.atlassian.net", true);
         check(&["*.atlassian.net"], "https://a.b.atlassian.net", true);
         check(&["*.atlassian.net"], "https://atlassian.net", false);
@@ -932,43 +954,75 @@ mod tests {
 
     #[test]
     fn addresses_against_grants() {
-        let check = |allow_private: &[&str], deny: &[&str], ip: &str, expect: Result<&str, &str>| {
-            let deny = DenyList::parse(&deny.iter().map(|d| d.to_string()).collect::<Vec<_>>())
-                .expect("deny");
-            let ip: IpAddr = ip.parse().expect("ip");
-            let res = grant(&["example.com"], allow_private).check_address(ip, &deny);
-            match (res, expect) {
-                (Ok(got), Ok(want)) => assert_eq!(got.to_string(), want),
-                (Err(err), Err(part)) => {
-                    let err = err.to_string();
-                    assert!(err.contains(part), "{ip}: {err:?} lacks {part:?}");
+        let check =
+            |allow_private: &[&str], deny: &[&str], ip: &str, expect: Result<&str, &str>| {
+                let deny = DenyList::parse(&deny.iter().map(|d| d.to_string()).collect::<Vec<_>>())
+                    .expect("deny");
+                let ip: IpAddr = ip.parse().expect("ip");
+                let res = grant(&["example.com"], allow_private).check_address(ip, &deny);
+                match (res, expect) {
+                    (Ok(got), Ok(want)) => assert_eq!(got.to_string(), want),
+                    (Err(err), Err(part)) => {
+                        let err = err.to_string();
+                        assert!(err.contains(part), "{ip}: {err:?} lacks {part:?}");
+                    }
+                    (res, expect) => panic!("{ip}: got {res:?}, expected {expect:?}"),
                 }
-                (res, expect) => panic!("{ip}: got {res:?}, expected {expect:?}"),
-            }
-        };
+            };
         check(&[], &[], "93.184.216.34", Ok("93.184.216.34"));
-        check(&[], &[], "127.0.0.1", Err("loopback address outside"));
+        check(&[], &[], "127.0.0.1", Err("(loopback) outside"));
         check(&["127.0.0.0/8"], &[], "127.0.0.1", Ok("127.0.0.1"));
         check(&["127.0.0.0/8"], &[], "::ffff:127.0.0.1", Ok("127.0.0.1"));
         check(&["127.0.0.0/8"], &[], "::1", Err("loopback"));
         check(&["::1"], &[], "::1", Ok("::1"));
         check(&["10.0.0.0/8"], &[], "10.9.9.9", Ok("10.9.9.9"));
         check(&["10.0.0.0/8"], &[], "11.0.0.1", Ok("11.0.0.1"));
-        check(&["10.1.0.0/16"], &[], "10.2.0.1", Err("private address outside"));
+        check(&["10.1.0.0/16"], &[], "10.2.0.1", Err("(private) outside"));
         check(&["10.0.0.0/8"], &[], "64:ff9b::a00:1", Ok("64:ff9b::a00:1"));
         check(&[], &[], "169.254.169.254", Err("cloud metadata"));
-        check(&["169.254.0.0/16"], &[], "169.254.169.254", Err("cloud metadata"));
-        check(&["0.0.0.0/0"], &[], "169.254.169.254", Err("cloud metadata"));
-        check(&["169.254.169.254/32"], &[], "169.254.169.254", Ok("169.254.169.254"));
+        check(
+            &["169.254.0.0/16"],
+            &[],
+            "169.254.169.254",
+            Err("cloud metadata"),
+        );
+        check(
+            &["0.0.0.0/0"],
+            &[],
+            "169.254.169.254",
+            Err("cloud metadata"),
+        );
+        check(
+            &["169.254.169.254/32"],
+            &[],
+            "169.254.169.254",
+            Ok("169.254.169.254"),
+        );
         check(&["fd00::/8"], &[], "fd00:ec2::254", Err("cloud metadata"));
         check(&[], &[], "168.63.129.16", Err("cloud metadata"));
         check(&["0.0.0.0/0"], &[], "0.0.0.0", Ok("0.0.0.0"));
         check(&[], &[], "0.0.0.0", Err("unspecified"));
         check(&[], &[], "100.64.1.1", Err("shared (CGNAT)"));
         check(&[], &[], "fe80::1", Err("link-local"));
-        check(&[], &["93.184.0.0/16"], "93.184.216.34", Err("network_deny"));
-        check(&["10.0.0.0/8"], &["10.0.0.0/8"], "10.1.1.1", Err("network_deny"));
+        check(
+            &[],
+            &["93.184.0.0/16"],
+            "93.184.216.34",
+            Err("network_deny"),
+        );
+        check(
+            &["10.0.0.0/8"],
+            &["10.0.0.0/8"],
+            "10.1.1.1",
+            Err("network_deny"),
+        );
         check(&[], &["10.0.0.0/8"], "::ffff:10.0.0.1", Err("network_deny"));
+        check(
+            &[],
+            &["93.184.216.34"],
+            "93.184.216.34",
+            Err("network_deny"),
+        );
     }
 
     #[test]
@@ -986,39 +1040,81 @@ mod tests {
                 (res, expect) => panic!("{url}: got {res:?}, expected {expect:?}"),
             }
         };
-        check(&[], &[], "https://api.github.com", Err("no [network] grant"));
+        check(
+            &[],
+            &[],
+            "https://api.github.com",
+            Err("no [network] grant"),
+        );
         check(&["api.github.com"], &[], "https://api.github.com", Ok(()));
-        check(&["api.github.com"], &[], "https://example.com", Err("allow list"));
-        check(&["api.github.com"], &["api.github.com"], "https://api.github.com", Err("network_deny"));
-        check(&["*.github.com"], &["gist.github.com:443"], "https://gist.github.com", Err("network_deny"));
-        check(&["*.github.com"], &["gist.github.com:80"], "https://gist.github.com", Ok(()));
-        check(&["*.github.com"], &["*.internal.github.com"], "https://a.internal.github.com", Err("network_deny"));
-        check(&["http://169.254.169.254"], &[], "http://169.254.169.254", Err("cloud metadata"));
-        check(&["http://127.0.0.1:80"], &[], "http://127.0.0.1", Err("loopback"));
+        check(
+            &["api.github.com"],
+            &[],
+            "https://example.com",
+            Err("allow list"),
+        );
+        check(
+            &["api.github.com"],
+            &["api.github.com"],
+            "https://api.github.com",
+            Err("network_deny"),
+        );
+        check(
+            &["*.github.com"],
+            &["gist.github.com:443"],
+            "https://gist.github.com",
+            Err("network_deny"),
+        );
+        check(
+            &["*.github.com"],
+            &["gist.github.com:80"],
+            "https://gist.github.com",
+            Ok(()),
+        );
+        check(
+            &["*.github.com"],
+            &["*.internal.github.com"],
+            "https://a.internal.github.com",
+            Err("network_deny"),
+        );
+        check(
+            &["http://169.254.169.254"],
+            &[],
+            "http://169.254.169.254",
+            Err("cloud metadata"),
+        );
+        check(
+            &["http://127.0.0.1:80"],
+            &[],
+            "http://127.0.0.1",
+            Err("loopback"),
+        );
         check(&["http://localhost:80"], &[], "http://localhost", Ok(()));
     }
 
     #[test]
     fn deny_entries_parse() {
-        let check = |entry: &str, expect: Result<(), &str>| {
-            match (DenyList::parse(&[entry.to_string()]), expect) {
-                (Ok(_), Ok(())) => {}
-                (Err(err), Err(part)) => {
-                    let err = err.to_string();
-                    assert!(err.contains(part), "{entry}: {err:?} lacks {part:?}");
-                }
-                (res, expect) => panic!("{entry}: got {res:?}, expected {expect:?}"),
+        let check = |entry: &str, expect: Result<(), &str>| match (
+            DenyList::parse(&[entry.to_string()]),
+            expect,
+        ) {
+            (Ok(_), Ok(())) => {}
+            (Err(err), Err(part)) => {
+                let err = err.to_string();
+                assert!(err.contains(part), "{entry}: {err:?} lacks {part:?}");
             }
+            (res, expect) => panic!("{entry}: got {res:?}, expected {expect:?}"),
         };
         check("metadata.google.internal", Ok(()));
         check("*.corp.example.com", Ok(()));
         check("example.com:8080", Ok(()));
         check("169.254.0.0/16", Ok(()));
+        check("10.1.2.3", Ok(()));
         check("fd00::/8", Ok(()));
         check("10.0.0.1/8", Err("write the network address"));
         check("10.0.0.0/33", Err("too long"));
         check("10.0.0.0/x", Err("must be a number"));
-        check("nope/8", Err("not an IP address"));
+        check("nope/8", Err("host:port"));
         check("https://example.com", Err("host:port"));
     }
 
@@ -1044,15 +1140,19 @@ mod tests {
 
     #[test]
     fn credential_templates() {
-        let check = |text: &str, expect: Result<Vec<TemplatePart>, &str>| {
-            match (parse_credential_template(text), expect) {
-                (Ok(parts), Ok(want)) => assert_eq!(parts, want, "{text}"),
-                (Err(err), Err(part)) => {
-                    assert!(err.contains(part), "{text}: {err:?} lacks {part:?}");
-                    assert!(!err.contains(text) || text.len() < 8, "error echoes the value");
-                }
-                (res, expect) => panic!("{text}: got {res:?}, expected {expect:?}"),
+        let check = |text: &str, expect: Result<Vec<TemplatePart>, &str>| match (
+            parse_credential_template(text),
+            expect,
+        ) {
+            (Ok(parts), Ok(want)) => assert_eq!(parts, want, "{text}"),
+            (Err(err), Err(part)) => {
+                assert!(err.contains(part), "{text}: {err:?} lacks {part:?}");
+                assert!(
+                    !err.contains(text) || text.len() < 8,
+                    "error echoes the value"
+                );
             }
+            (res, expect) => panic!("{text}: got {res:?}, expected {expect:?}"),
         };
         use TemplatePart::*;
         check(
@@ -1067,8 +1167,14 @@ mod tests {
             "${env:A}:${env:B}",
             Ok(vec![Env("A".into()), Literal(":".into()), Env("B".into())]),
         );
-        check("ghp_16C7e42F292c6912E7710c838347Ae178B4a", Err("literal secrets are refused"));
-        check("Bearer ghp_16C7e42F292c6912E7710c838347Ae178B4a", Err("literal secrets"));
+        check(
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            Err("literal secrets are refused"),
+        );
+        check(
+            "Bearer ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            Err("literal secrets"),
+        );
         check("Bearer abc123${env:X}", Err("literal secrets are refused"));
         check(&format!("{}${{env:X}}", "a".repeat(33)), Err("at most 32"));
         check("Bearer", Err("literal secrets are refused"));

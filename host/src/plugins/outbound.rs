@@ -119,16 +119,14 @@ impl OutboundHooks {
         }
         // TRACE echoes the request, credential included, back to the plugin;
         // CONNECT would turn the connection into a tunnel past every check.
-        if matches!(*request.method(), http::Method::TRACE | http::Method::CONNECT) {
+        if matches!(
+            *request.method(),
+            http::Method::TRACE | http::Method::CONNECT
+        ) {
             tracing::warn!(plugin, request_id, method = %request.method(), "outbound request refused: method not allowed");
             return Err(Error::HttpRequestMethodInvalid);
         }
         let uri = request.uri();
-        let shown = format!(
-            "{}://{}",
-            uri.scheme_str().unwrap_or("?"),
-            uri.authority().map_or("", |a| a.as_str())
-        );
         let scheme = match uri.scheme_str() {
             Some("https") => Scheme::Https,
             Some("http") => Scheme::Http,
@@ -142,6 +140,13 @@ impl OutboundHooks {
             _ => Err("no host, or user info in the authority".to_string()),
         };
         let target = target.map_err(|reason| {
+            // The guest chose this text: bound what reaches the log.
+            let shown: String = uri
+                .authority()
+                .map_or("", |a| a.as_str())
+                .chars()
+                .take(256)
+                .collect();
             tracing::warn!(plugin, request_id, destination = %shown, %reason, "outbound request refused: invalid destination");
             Error::HttpRequestUriInvalid
         })?;
@@ -162,11 +167,13 @@ impl OutboundHooks {
         }
         Ok(Exchange {
             request,
-            target,
-            grant: self.grant.clone(),
-            shared: self.shared.clone(),
-            plugin: self.plugin.clone(),
-            request_id: self.request_id.clone(),
+            route: Route {
+                target,
+                grant: self.grant.clone(),
+                shared: self.shared.clone(),
+                plugin: self.plugin.clone(),
+                request_id: self.request_id.clone(),
+            },
         })
     }
 }
@@ -192,6 +199,12 @@ impl WasiHttpHooks for OutboundHooks {
 /// One admitted request on its way out.
 struct Exchange {
     request: http::Request<WasiBody>,
+    route: Route,
+}
+
+/// Where an admitted request goes and under which grant; kept apart from the
+/// request, whose body is not `Sync`, so it can be borrowed across awaits.
+struct Route {
     target: Target,
     grant: Arc<NetworkGrant>,
     shared: Arc<Outbound>,
@@ -208,24 +221,25 @@ impl Exchange {
         self,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
+        let Exchange { mut request, route } = self;
         let started = Instant::now();
-        let deadline = started + self.grant.limits.timeout;
+        let deadline = started + route.grant.limits.timeout;
         let within = |limit: Option<std::time::Duration>| {
             limit.map_or(deadline, |limit| (started + limit).min(deadline))
         };
         let connect_deadline = within(options.and_then(|o| o.connect_timeout));
         let first_byte_deadline = within(options.and_then(|o| o.first_byte_timeout));
-        let addrs = self.resolve(connect_deadline).await?;
+        let addrs = route.resolve(connect_deadline).await?;
         let tcp = connect(&addrs, connect_deadline).await?;
-        let stream: Box<dyn Stream> = match self.target.scheme {
+        let stream: Box<dyn Stream> = match route.target.scheme {
             Scheme::Http => Box::new(tcp),
             Scheme::Https => {
-                let server_name = match &self.target.host {
+                let server_name = match &route.target.host {
                     Host::Name(name) => ServerName::try_from(name.clone())
                         .map_err(|_| Error::HttpRequestUriInvalid)?,
                     Host::Ip(ip) => ServerName::from(*ip),
                 };
-                let tls = timeout_at(connect_deadline, self.shared.tls.connect(server_name, tcp))
+                let tls = timeout_at(connect_deadline, route.shared.tls.connect(server_name, tcp))
                     .await
                     .map_err(|_| Error::ConnectionTimeout)?
                     .map_err(tls_error)?;
@@ -241,7 +255,6 @@ impl Exchange {
         // Aborted when wasi:http drops the io future with the response, so no
         // connection outlives the call's store.
         let conn = wasmtime_wasi::runtime::spawn(conn);
-        let mut request = self.request;
         // Origin-form on the wire: scheme and authority are only for proxies.
         let path = request
             .uri()
@@ -252,10 +265,10 @@ impl Exchange {
         let response = timeout_at(first_byte_deadline, sender.send_request(request))
             .await
             .map_err(|_| Error::HttpResponseTimeout)??;
-        let plugin = &*self.plugin;
-        let request_id = &*self.request_id;
-        let destination = self.target.to_string();
-        let limit = self.grant.limits.max_response_bytes;
+        let plugin = &*route.plugin;
+        let request_id = &*route.request_id;
+        let destination = route.target.to_string();
+        let limit = route.grant.limits.max_response_bytes;
         let declared = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -273,7 +286,8 @@ impl Exchange {
                 limit,
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
                 failed: false,
-                plugin: self.plugin.clone(),
+                plugin: route.plugin.clone(),
+                request_id: route.request_id.clone(),
                 destination,
             }
             .boxed_unsync()
@@ -281,7 +295,9 @@ impl Exchange {
         let io: IoFuture = Box::new(async move { conn.await.map_err(Error::from) });
         Ok((response, io))
     }
+}
 
+impl Route {
     /// Resolves the host once and keeps only the addresses the grant allows.
     async fn resolve(&self, deadline: Instant) -> Result<Vec<SocketAddr>, Error> {
         let port = self.target.port;
@@ -349,7 +365,10 @@ async fn connect(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStream, E
 
 /// Maps a TLS handshake failure to the most specific `wasi:http` code.
 fn tls_error(err: io::Error) -> Error {
-    match err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+    match err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
         Some(rustls::Error::InvalidCertificate(_)) => Error::TlsCertificateError,
         Some(rustls::Error::AlertReceived(alert)) => Error::TlsAlertReceived {
             alert_id: Some(u8::from(*alert)),
@@ -369,6 +388,7 @@ struct CappedBody {
     deadline: Pin<Box<Sleep>>,
     failed: bool,
     plugin: Arc<str>,
+    request_id: Arc<str>,
     destination: String,
 }
 
@@ -386,7 +406,7 @@ impl Body for CappedBody {
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
             this.failed = true;
-            tracing::warn!(plugin = &*this.plugin, destination = %this.destination, "outbound response stopped: timeout_ms reached");
+            tracing::warn!(plugin = &*this.plugin, request_id = &*this.request_id, destination = %this.destination, "outbound response stopped: timeout_ms reached");
             return Poll::Ready(Some(Err(Error::HttpResponseTimeout)));
         }
         let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
@@ -406,7 +426,7 @@ impl Body for CappedBody {
             this.received = this.received.saturating_add(data.len() as u64);
             if this.received > this.limit {
                 this.failed = true;
-                tracing::warn!(plugin = &*this.plugin, destination = %this.destination, limit = this.limit, "outbound response stopped: body over max_response_bytes");
+                tracing::warn!(plugin = &*this.plugin, request_id = &*this.request_id, destination = %this.destination, limit = this.limit, "outbound response stopped: body over max_response_bytes");
                 return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.limit)))));
             }
         }

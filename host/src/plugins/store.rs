@@ -1,7 +1,8 @@
 //! Per-call state: what one instance may see and the limits it runs under.
 //!
 //! A `CallState` is created for one call (or one load-time `list-tools`) and
-//! dropped with its store, so nothing survives from one caller to the next.
+//! dropped with its store, so nothing survives from one caller to the next:
+//! not its resources, not its outbound connections, not its request count.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::bindings::ClientSupport;
 use super::input::{InputAsk, InputMode, Interrupt};
+use super::network::NetworkGrant;
+use super::outbound::{Outbound, OutboundHooks};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Something a plugin reported or asked while running, for the transport.
 #[derive(Debug)]
@@ -61,6 +65,9 @@ pub(crate) struct CallState {
     pub(crate) consumed: BTreeMap<String, String>,
     /// Set when `request-input` stops a replayed call on purpose.
     pub(crate) interrupt: Option<Interrupt>,
+    http: WasiHttpCtx,
+    /// Checks and sends the plugin's `wasi:http` requests under its grant.
+    outbound: OutboundHooks,
 }
 
 /// The per-call facts a `CallState` is built from.
@@ -72,6 +79,9 @@ pub(crate) struct StateParts {
     pub(crate) events: Option<mpsc::Sender<PluginEvent>>,
     pub(crate) client_supports: ClientSupport,
     pub(crate) input: InputMode,
+    /// What the plugin may reach over `wasi:http`.
+    pub(crate) network: Arc<NetworkGrant>,
+    pub(crate) outbound: Arc<Outbound>,
 }
 
 impl CallState {
@@ -85,6 +95,12 @@ impl CallState {
             .allow_tcp(false)
             .allow_udp(false)
             .build();
+        let outbound = OutboundHooks::new(
+            parts.outbound,
+            parts.network,
+            parts.plugin.clone(),
+            parts.request_id.clone(),
+        );
         CallState {
             wasi,
             table: ResourceTable::new(),
@@ -100,6 +116,18 @@ impl CallState {
             input: parts.input,
             consumed: BTreeMap::new(),
             interrupt: None,
+            http: WasiHttpCtx::new(),
+            outbound,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }
