@@ -249,6 +249,10 @@ pub async fn reload_dir(
             report.removed.push(plugin.name.to_string());
         }
     }
+    let in_use: HashSet<String> = plugins.iter().map(|p| p.sha256.clone()).collect();
+    let cache_dir = runtime.cache_dir.clone();
+    // Cleaning reads the directory: keep it off the async workers.
+    let _ = tokio::task::spawn_blocking(move || super::cache::clean(&cache_dir, &in_use)).await;
     let incumbents: HashSet<String> = previous
         .plugins()
         .iter()
