@@ -125,3 +125,31 @@ async fn a_spinning_plugin_does_not_stall_other_calls() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_saturated_plugin_queues_then_refuses() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    std::fs::write(
+        server.plugins_dir.join("hostile.toml"),
+        "[limits]\nmax_concurrent = 1\n",
+    )?;
+    let session = server.session("2025-11-25").await?;
+    // Wait for the sidecar to take effect (hot reload).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = (0..15).map(|_| session.call("sleep", json!({"ms": 300})));
+    let results = futures::future::join_all(calls).await;
+    let mut n_busy = 0;
+    let mut n_done = 0;
+    for res in results {
+        let res = res?;
+        if text(&res).contains("the tool is busy") {
+            n_busy += 1;
+        } else if text(&res) == "slept" {
+            n_done += 1;
+        }
+    }
+    // One runs, eight wait their turn, the rest are refused at once.
+    assert_eq!(n_done, 9, "served: {n_done}, busy: {n_busy}");
+    assert_eq!(n_busy, 6);
+    Ok(())
+}

@@ -21,6 +21,28 @@ use super::network::NetworkGrant;
 use super::sidecar::EffectiveLimits;
 use super::store::{CallState, PluginEvent, StateParts};
 
+/// Calls that may wait per concurrency slot of a saturated plugin.
+const MAX_QUEUED_PER_SLOT: usize = 8;
+
+/// Counts a call waiting for its plugin's permit; leaves on drop.
+struct QueueSlot<'a> {
+    counter: &'a std::sync::atomic::AtomicUsize,
+    position: usize,
+}
+
+impl<'a> QueueSlot<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> QueueSlot<'a> {
+        let position = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        QueueSlot { counter, position }
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How much of a plugin's stderr (where a Rust guest writes its panic message)
 /// is kept to explain a crash.
 const STDERR_CAPTURE: usize = 4 * 1024;
@@ -82,6 +104,8 @@ pub enum CallError {
     OutputTooLarge { size: usize, limit: usize },
     #[error("the tool returned invalid structured content: {0}")]
     BadOutput(String),
+    #[error("the tool is busy: {0} calls are running and the queue is full; retry shortly")]
+    Busy(u32),
     /// The tool asked for input of a kind the client did not declare.
     #[error("the tool needs client capabilities the client did not declare: {}", .0.join(", "))]
     MissingCapability(Vec<&'static str>),
@@ -129,11 +153,18 @@ pub async fn call_tool(
     let arguments_text = arguments.to_string();
     // The plugin's own cap first, so one busy plugin queues on itself rather
     // than holding instance slots every other plugin needs.
+    // The queue in front of a saturated plugin is bounded: beyond it a call
+    // is refused at once rather than piling up memory and latency.
+    let queued = QueueSlot::enter(&plugin.queued);
+    if queued.position > MAX_QUEUED_PER_SLOT * limits.max_concurrent as usize {
+        return Err(CallError::Busy(limits.max_concurrent));
+    }
     let _plugin_permit = plugin
         .concurrency
         .acquire()
         .await
         .map_err(|_| CallError::Trap("the plugin was unloaded".into()))?;
+    drop(queued);
     let _permit = runtime
         .instances
         .acquire()

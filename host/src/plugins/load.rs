@@ -41,6 +41,8 @@ pub struct LoadedPlugin {
     pub(crate) network: Arc<NetworkGrant>,
     /// Calls of this plugin running now; bounded by `limits.max_concurrent`.
     pub(crate) concurrency: Semaphore,
+    /// Calls waiting for `concurrency` (plus those running, briefly).
+    pub(crate) queued: std::sync::atomic::AtomicUsize,
     /// What the plugin was built from; equal fingerprints need no reload.
     pub(crate) fingerprint: Fingerprint,
 }
@@ -196,6 +198,7 @@ pub(crate) async fn load(
         tools,
         config,
         concurrency: Semaphore::new(limits.max_concurrent as usize),
+        queued: std::sync::atomic::AtomicUsize::new(0),
         limits,
         network,
         fingerprint,
