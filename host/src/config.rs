@@ -190,6 +190,9 @@ pub struct McpConfig {
     pub allowed_hosts: Vec<String>,
     /// Most sessions held at once; `initialize` beyond it is refused.
     pub max_sessions: usize,
+    /// Most sessions one client (principal) may hold; beyond it `initialize`
+    /// gets 429, so one client cannot fill the table.
+    pub max_sessions_per_client: usize,
     /// A session unused for this long is forgotten.
     #[serde(with = "duration_secs")]
     pub session_idle_timeout_secs: Duration,
@@ -492,6 +495,7 @@ impl Default for McpConfig {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             max_sessions: 100_000,
+            max_sessions_per_client: 20_000,
             session_idle_timeout_secs: Duration::from_secs(3600),
         }
     }

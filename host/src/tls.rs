@@ -154,6 +154,7 @@ pub fn watch(certificates: Arc<Certificates>) -> notify::Result<CertWatch> {
         .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
+            && crate::watch::is_change(&event.kind)
             && event
                 .paths
                 .iter()

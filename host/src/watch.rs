@@ -20,16 +20,10 @@ use tokio::sync::mpsc;
 use crate::audit::{AuditSink, Event};
 use crate::plugins::{self, Registry, Runtime};
 
-/// Owns the watcher and the reload task; dropping it stops both.
+/// Owns the watcher and the reload thread; dropping it stops both (the
+/// watcher holds the only sender, so the reload loop ends with it).
 pub struct WatchHandle {
     _watcher: notify::RecommendedWatcher,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WatchHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Starts watching `dir`. Called once at start-up, after the first load.
@@ -43,18 +37,31 @@ pub fn spawn(
     let (tx, rx) = mpsc::unbounded_channel::<()>();
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) if event.paths.iter().any(|p| is_plugin_file(p)) => {
+            Ok(event)
+                if is_change(&event.kind) && event.paths.iter().any(|p| is_plugin_file(p)) =>
+            {
                 let _ = tx.send(());
             }
             Ok(_) => {}
             Err(err) => tracing::warn!("plugin directory watch error: {err}"),
         })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    let task = tokio::spawn(reload_loop(runtime, registry, audit, dir, debounce, rx));
-    Ok(WatchHandle {
-        _watcher: watcher,
-        task,
-    })
+    // Reloads run on their own thread and runtime: when request handling
+    // saturates the server's workers, the OS scheduler still gives a reload
+    // its share, so a new version goes live within a bounded delay.
+    std::thread::Builder::new()
+        .name("toolhost-reload".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(reload_loop(runtime, registry, audit, dir, debounce, rx)),
+                Err(err) => tracing::error!("cannot start the reload thread's runtime: {err}"),
+            }
+        })
+        .map_err(notify::Error::io)?;
+    Ok(WatchHandle { _watcher: watcher })
 }
 
 async fn reload_loop(
@@ -103,6 +110,22 @@ async fn reload_loop(
     }
 }
 
+/// Whether a file event means the contents or the name changed. Opens and
+/// reads are not changes: reloading reads every plugin file, and reacting to
+/// that would reload forever.
+pub(crate) fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        EventKind::Modify(_) => true,
+        // A file written and closed: the end of a copy into place.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 /// A `.wasm` or `.toml` that is not hidden: temporary files of editors and
 /// deploy scripts (`.name.wasm.tmp`, `name.wasm~`) do not trigger reloads.
 fn is_plugin_file(path: &Path) -> bool {
@@ -119,6 +142,28 @@ fn is_plugin_file(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::EventKind;
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode,
+        };
+        let check =
+            |kind: EventKind, expect: bool| assert_eq!(is_change(&kind), expect, "{kind:?}");
+        check(EventKind::Access(AccessKind::Open(AccessMode::Any)), false);
+        check(
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            false,
+        );
+        check(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            true,
+        );
+        check(EventKind::Create(CreateKind::File), true);
+        check(EventKind::Modify(ModifyKind::Data(DataChange::Any)), true);
+        check(EventKind::Modify(ModifyKind::Name(RenameMode::To)), true);
+    }
 
     #[test]
     fn only_plugin_files_trigger() {

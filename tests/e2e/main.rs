@@ -14,6 +14,7 @@ mod loading;
 mod metrics;
 mod network;
 mod reload;
+mod reload_load;
 mod sandbox;
 mod session_era;
 mod stateless;

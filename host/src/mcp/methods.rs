@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::jsonrpc::{self, Request, RpcError, code};
 use super::protocol::{self, Era};
-use super::session::Session;
+use super::session::{Session, TooManySessions};
 use super::stateless;
 use super::tools;
 use super::transport::{self, Accepts, SESSION_HEADER, json_response};
@@ -106,7 +106,7 @@ pub(crate) enum Reply {
 }
 
 /// Handles `initialize`, the only method that creates a session.
-pub(crate) fn initialize(state: &McpState, request: Request) -> Response {
+pub(crate) fn initialize(state: &McpState, request: Request, principal: &str) -> Response {
     let requested = request
         .params
         .get("protocolVersion")
@@ -123,17 +123,21 @@ pub(crate) fn initialize(state: &McpState, request: Request) -> Response {
         sampling: declared("sampling"),
         roots: declared("roots"),
     };
-    let session = match state.sessions.create(version, supports) {
+    let session = match state.sessions.create(version, supports, principal) {
         Ok(session) => session,
-        Err(_) => {
-            let error = RpcError::new(
-                code::INTERNAL_ERROR,
-                "too many open sessions; try again later",
-            );
-            return json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &jsonrpc::error(&request.id, &error),
-            );
+        Err(refusal) => {
+            let (status, message) = match refusal {
+                TooManySessions::Server => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server holds as many sessions as it may; try again later",
+                ),
+                TooManySessions::Principal => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "this client holds as many sessions as it may; end one (DELETE /mcp) first",
+                ),
+            };
+            let error = RpcError::new(code::INTERNAL_ERROR, message);
+            return json_response(status, &jsonrpc::error(&request.id, &error));
         }
     };
     let client = request

@@ -72,7 +72,11 @@ impl McpState {
         Ok(McpState {
             runtime,
             registry,
-            sessions: session::Sessions::new(mcp.max_sessions, mcp.session_idle_timeout_secs),
+            sessions: session::Sessions::new(
+                mcp.max_sessions,
+                mcp.max_sessions_per_client,
+                mcp.session_idle_timeout_secs,
+            ),
             settings: guard::Settings {
                 max_body_bytes: mcp.max_body_bytes,
                 page_size: mcp.page_size,

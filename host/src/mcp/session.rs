@@ -15,10 +15,29 @@ use tokio::sync::oneshot;
 use crate::plugins::ClientSupport;
 
 pub(crate) struct Sessions {
-    map: RwLock<HashMap<Arc<str>, Arc<Session>>>,
+    map: RwLock<Table>,
     max: usize,
+    max_per_principal: usize,
     idle: Duration,
     epoch: Instant,
+}
+
+/// Sessions by id, and how many each principal holds, changed together.
+#[derive(Default)]
+struct Table {
+    sessions: HashMap<Arc<str>, Arc<Session>>,
+    per_principal: HashMap<Arc<str>, usize>,
+}
+
+impl Table {
+    fn forget(&mut self, session: &Session) {
+        if let Some(n) = self.per_principal.get_mut(&session.principal) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_principal.remove(&session.principal);
+            }
+        }
+    }
 }
 
 pub(crate) struct Session {
@@ -26,6 +45,8 @@ pub(crate) struct Session {
     pub(crate) version: &'static str,
     /// What the client declared it can answer (from `initialize`).
     pub(crate) supports: ClientSupport,
+    /// Who opened it; counts against that principal's session cap.
+    principal: Arc<str>,
     /// Milliseconds since `Sessions::epoch` at last use.
     last_seen: AtomicU64,
     /// 0 = no `logging/setLevel` yet (plugin logs are not forwarded), else rank + 1.
@@ -37,14 +58,21 @@ pub(crate) struct Session {
 }
 
 /// Refusal to open another session.
-#[derive(Debug)]
-pub(crate) struct TooManySessions;
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TooManySessions {
+    /// The server holds as many as it will.
+    Server,
+    /// This principal holds as many as one may: without this cap one client
+    /// could fill the table and lock everyone else out.
+    Principal,
+}
 
 impl Sessions {
-    pub(crate) fn new(max: usize, idle: Duration) -> Sessions {
+    pub(crate) fn new(max: usize, max_per_principal: usize, idle: Duration) -> Sessions {
         Sessions {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(Table::default()),
             max,
+            max_per_principal,
             idle,
             epoch: Instant::now(),
         }
@@ -54,43 +82,55 @@ impl Sessions {
         &self,
         version: &'static str,
         supports: ClientSupport,
+        principal: &str,
     ) -> Result<Arc<Session>, TooManySessions> {
         let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
         let session = Arc::new(Session {
             id: id.clone(),
             version,
             supports,
+            principal: Arc::from(principal),
             last_seen: AtomicU64::new(self.now_ms()),
             log_level: AtomicU8::new(0),
             inflight: Mutex::new(HashMap::new()),
             awaiting: Mutex::new(HashMap::new()),
             next_server_request: AtomicU64::new(1),
         });
-        let mut map = self
+        let mut table = self
             .map
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
-        if map.len() >= self.max {
-            return Err(TooManySessions);
+        if table.sessions.len() >= self.max {
+            return Err(TooManySessions::Server);
         }
-        map.insert(id, session.clone());
+        let held = table
+            .per_principal
+            .entry(session.principal.clone())
+            .or_insert(0);
+        if *held >= self.max_per_principal {
+            return Err(TooManySessions::Principal);
+        }
+        *held += 1;
+        table.sessions.insert(id, session.clone());
         Ok(session)
     }
 
     /// Finds a live session and marks it used.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let map = self.map.read().unwrap_or_else(|poison| poison.into_inner());
-        let session = map.get(id)?.clone();
+        let table = self.map.read().unwrap_or_else(|poison| poison.into_inner());
+        let session = table.sessions.get(id)?.clone();
         session.last_seen.store(self.now_ms(), Ordering::Relaxed);
         Some(session)
     }
 
     pub(crate) fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        let mut map = self
+        let mut table = self
             .map
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
-        let session = map.remove(id)?;
+        let session = table.sessions.remove(id)?;
+        table.forget(&session);
+        drop(table);
         session.cancel_all();
         Some(session)
     }
@@ -99,6 +139,7 @@ impl Sessions {
         self.map
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
+            .sessions
             .len()
     }
 
@@ -106,13 +147,22 @@ impl Sessions {
     /// periodically by the server's sweeper task.
     pub(crate) fn sweep(&self) -> usize {
         let cutoff = self.now_ms().saturating_sub(self.idle.as_millis() as u64);
-        let mut map = self
+        let mut table = self
             .map
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
-        let before = map.len();
-        map.retain(|_, session| session.last_seen.load(Ordering::Relaxed) >= cutoff);
-        before - map.len()
+        let expired: Vec<Arc<str>> = table
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.last_seen.load(Ordering::Relaxed) < cutoff)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            if let Some(session) = table.sessions.remove(id) {
+                table.forget(&session);
+            }
+        }
+        expired.len()
     }
 
     fn now_ms(&self) -> u64 {
@@ -214,8 +264,10 @@ mod tests {
 
     #[test]
     fn responses_reach_their_waiter_once() {
-        let sessions = Sessions::new(10, Duration::from_secs(60));
-        let session = sessions.create("2025-11-25", NONE).expect("session");
+        let sessions = Sessions::new(10, 10, Duration::from_secs(60));
+        let session = sessions
+            .create("2025-11-25", NONE, "alice")
+            .expect("session");
         let (id, mut rx) = session.expect_response();
         assert!(!session.resolve("toolhost-999", Ok(Value::Null)));
         assert!(session.resolve(&id, Ok(Value::Bool(true))));
@@ -225,20 +277,42 @@ mod tests {
 
     #[test]
     fn bounded_and_swept() {
-        let sessions = Sessions::new(2, Duration::ZERO);
-        let a = sessions.create("2025-11-25", NONE).expect("first");
-        sessions.create("2025-11-25", NONE).expect("second");
-        assert!(sessions.create("2025-11-25", NONE).is_err());
+        let sessions = Sessions::new(3, 2, Duration::ZERO);
+        let a = sessions.create("2025-11-25", NONE, "alice").expect("first");
+        sessions
+            .create("2025-11-25", NONE, "alice")
+            .expect("second");
+        assert_eq!(
+            sessions.create("2025-11-25", NONE, "alice").err(),
+            Some(TooManySessions::Principal)
+        );
+        sessions
+            .create("2025-11-25", NONE, "bob")
+            .expect("bob's first");
+        assert_eq!(
+            sessions.create("2025-11-25", NONE, "carol").err(),
+            Some(TooManySessions::Server)
+        );
         assert!(sessions.get(&a.id).is_some());
-        std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(sessions.sweep(), 2);
+        sessions.remove(&a.id);
         assert!(sessions.get(&a.id).is_none());
+        let again = sessions
+            .create("2025-11-25", NONE, "alice")
+            .expect("alice has room again");
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(sessions.sweep(), 3);
+        assert!(sessions.get(&again.id).is_none());
+        sessions
+            .create("2025-11-25", NONE, "alice")
+            .expect("sweeping frees the principal's slots");
     }
 
     #[test]
     fn cancellation_reaches_the_call() {
-        let sessions = Sessions::new(10, Duration::from_secs(60));
-        let session = sessions.create("2025-11-25", NONE).expect("session");
+        let sessions = Sessions::new(10, 10, Duration::from_secs(60));
+        let session = sessions
+            .create("2025-11-25", NONE, "alice")
+            .expect("session");
         let mut rx = session.track("7".into());
         assert!(!session.cancel("8"));
         assert!(session.cancel("7"));

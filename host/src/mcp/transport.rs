@@ -154,7 +154,7 @@ async fn handle_single(
                     "initialize must not carry an Mcp-Session-Id",
                 ));
             }
-            Ok(methods::initialize(state, request))
+            Ok(methods::initialize(state, request, &principal))
         }
         Message::Request(request) => {
             let ctx =
