@@ -84,7 +84,7 @@ pub(crate) fn decode_lenient(input: &str, alphabet: Option<Alphabet>) -> Result<
     engine.decode(cleaned.as_bytes()).map_err(|e| e.to_string())
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     let (result, kind, bytes) = match args.operation {
         Operation::Encode => {

@@ -102,7 +102,7 @@ enum OutputEncoding {
     Base64,
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     let bytes = match args.input_encoding {
         InputEncoding::Utf8 => args.input.into_bytes(),

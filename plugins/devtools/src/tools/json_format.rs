@@ -42,7 +42,7 @@ fn default_indent() -> usize {
     2
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     if args.indent > 8 {
         return Err(invalid("`indent` must be between 0 and 8"));

@@ -76,7 +76,7 @@ enum Syntax {
     Pointer,
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     if !(1..=10_000).contains(&args.max_results) {
         return Err(invalid("`max_results` must be between 1 and 10000"));

@@ -51,7 +51,7 @@ fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, ToolError> {
         .map_err(|e| invalid(format!("the {what} is not valid base64url: {e}")))
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     let token = args.token.trim();
     let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();

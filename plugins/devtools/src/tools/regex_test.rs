@@ -85,7 +85,7 @@ fn default_max_matches() -> usize {
     100
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     if args.pattern.len() > MAX_PATTERN_BYTES {
         return Err(invalid(format!(

@@ -70,7 +70,7 @@ fn default_new_label() -> String {
     "new".to_string()
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     if args.context_lines > MAX_CONTEXT {
         return Err(invalid(format!(

@@ -197,7 +197,7 @@ fn in_zone(instant: &DateTime<Utc>, zone: Tz) -> Value {
     })
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     let from = match &args.from_zone {
         Some(name) => parse_zone(name)?,

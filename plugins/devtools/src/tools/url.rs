@@ -126,7 +126,7 @@ fn describe(url: &Url) -> String {
     text.trim_end().to_string()
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     let (name, result, url) = match args.operation {
         Operation::Encode => {

@@ -60,7 +60,7 @@ enum Version {
     V7,
 }
 
-fn run(arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn run(arguments: &str) -> Result<Output, ToolError> {
     let args: Args = parse_args(arguments)?;
     if !(1..=MAX_COUNT).contains(&args.count) {
         return Err(invalid(format!(
