@@ -100,21 +100,19 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Router) 
 }
 
 /// Parses the JSON-RPC request and answers a result shaped like a tool
-/// result (content text and structured content) of similar size.
+/// result: the tool's name as text and the arguments as structured content.
 async fn echo(body: Bytes) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let input = request
-        .pointer("/params/arguments/input")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let params = request.get("params");
+    let field = |name: &str| params.and_then(|p| p.get(name)).cloned();
     let response = json!({
         "jsonrpc": "2.0",
         "id": request.get("id").cloned().unwrap_or(Value::Null),
         "result": {
-            "content": [{"type": "text", "text": input}],
-            "structuredContent": {"echo": input, "method": request.get("method")},
+            "content": [{"type": "text", "text": field("name")}],
+            "structuredContent": {"arguments": field("arguments"), "method": request.get("method")},
             "isError": false,
         }
     });

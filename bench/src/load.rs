@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{Barrier, watch};
 
-use crate::mcp::{Caller, Target};
+use crate::mcp::{CallError, Caller, Target};
 use crate::stats::Latency;
-use crate::sys;
+use crate::sys::{self, Usage};
 
 /// How long a load lasts.
 #[derive(Clone, Copy, Debug)]
@@ -49,31 +49,38 @@ pub(crate) struct CpuProbe {
 
 #[derive(Clone, Copy)]
 struct CpuSample {
-    server: u64,
-    client: u64,
+    server: Usage,
+    client: Usage,
 }
 
 impl CpuProbe {
     fn sample(&self) -> CpuSample {
-        let own = sys::process_ticks(std::process::id());
-        let others = sys::own_thread_ticks(self.not_client);
+        let own = sys::process_usage(std::process::id());
+        let others = sys::own_threads_usage(self.not_client);
         let server = match self.server {
-            ServerCpu::Process(pid) => sys::process_ticks(pid),
-            ServerCpu::OwnThreads(prefix) => sys::own_thread_ticks(prefix),
+            ServerCpu::Process(pid) => sys::process_usage(pid),
+            ServerCpu::OwnThreads(prefix) => sys::own_threads_usage(prefix),
         };
         CpuSample {
             server,
-            client: own.saturating_sub(others),
+            client: own.since(others),
         }
     }
 
-    /// Microseconds of CPU per completed request between two samples.
-    fn per_request(&self, ticks: u64, requests: u64) -> f64 {
+    /// Microseconds of CPU per completed request.
+    fn per_request(&self, used: Usage, requests: u64) -> f64 {
         if requests == 0 {
             return 0.0;
         }
-        ticks as f64 * 1e6 / self.ticks_per_sec as f64 / requests as f64
+        used.ticks as f64 * 1e6 / self.ticks_per_sec as f64 / requests as f64
     }
+}
+
+fn faults_per_request(used: Usage, requests: u64) -> f64 {
+    if requests == 0 {
+        return 0.0;
+    }
+    used.minor_faults as f64 / requests as f64
 }
 
 /// One load's outcome.
@@ -93,6 +100,8 @@ pub(crate) struct Run {
     pub(crate) server_cpu_us: f64,
     /// CPU the load generator used per completed call.
     pub(crate) client_cpu_us: f64,
+    /// Minor page faults the server took per completed call.
+    pub(crate) server_faults: f64,
 }
 
 /// When the measured window is, decided once every connection is ready.
@@ -111,7 +120,7 @@ struct WorkerOut {
 }
 
 impl WorkerOut {
-    fn error(&mut self, err: &anyhow::Error) {
+    fn error(&mut self, err: impl std::fmt::Display) {
         self.errors += 1;
         if self.first_error.is_none() {
             self.first_error = Some(format!("{err:#}"));
@@ -199,6 +208,8 @@ pub(crate) async fn run(
         first_error = first_error.or(out.first_error);
     }
     let window_secs = measured.as_secs_f64();
+    let server = cpu_end.server.since(cpu_begin.server);
+    let client = cpu_end.client.since(cpu_begin.client);
     Ok(Run {
         target: target.kind.label(),
         connections,
@@ -208,10 +219,9 @@ pub(crate) async fn run(
         window_secs,
         per_sec: completed as f64 / window_secs,
         latency: Latency::from_samples(&mut latencies),
-        server_cpu_us: probe
-            .per_request(cpu_end.server.saturating_sub(cpu_begin.server), completed),
-        client_cpu_us: probe
-            .per_request(cpu_end.client.saturating_sub(cpu_begin.client), completed),
+        server_cpu_us: probe.per_request(server, completed),
+        client_cpu_us: probe.per_request(client, completed),
+        server_faults: faults_per_request(server, completed),
     })
 }
 
@@ -232,7 +242,7 @@ async fn worker(
     let mut caller = match opened {
         Ok(caller) => caller,
         Err(err) => {
-            out.error(&err.context(format!("opening a {} connection", target.kind.label())));
+            out.error(err.context(format!("opening a {} connection", target.kind.label())));
             return out;
         }
     };
@@ -260,14 +270,15 @@ async fn worker(
                     out.completed += 1;
                 }
             }
-            Err(err) => {
-                out.error(&err);
-                // A failed call may have broken the connection; start over on
-                // a new one, as a client would.
+            Err(err @ CallError::Answer(_)) => out.error(err),
+            Err(CallError::Transport(err)) => {
+                out.error(err);
+                // The connection is gone; start over on a new one (and a new
+                // session), as a client would.
                 match Caller::open(&target).await {
                     Ok(fresh) => caller = fresh,
                     Err(err) => {
-                        out.error(&err.context("reconnecting"));
+                        out.error(err.context("reconnecting"));
                         return out;
                     }
                 }

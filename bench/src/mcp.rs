@@ -23,13 +23,53 @@ pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
-/// The measured call: devtools `hash` of "abc" (SHA-256 by default), pure compute.
-const CALL: &[u8] =
-    br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hash","arguments":{"input":"abc"}}}"#;
-/// SHA-256("abc"): proves the plugin ran, not just that the server answered.
-const DIGEST: &[u8] = b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-/// What the echo baseline must send back for the same request.
-const ECHOED: &[u8] = br#""text":"abc""#;
+/// The tool the load calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Tool {
+    /// devtools `hash` of "abc" (SHA-256): the measured call of the issue.
+    Hash,
+    /// conformance `test_simple_text`: a fixed string from a small plugin,
+    /// to tell the plugin's own work from the host's.
+    SimpleText,
+}
+
+impl Tool {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Tool::Hash => "devtools `hash` of \"abc\"",
+            Tool::SimpleText => "conformance `test_simple_text`",
+        }
+    }
+
+    fn body(self) -> &'static [u8] {
+        match self {
+            Tool::Hash => {
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hash","arguments":{"input":"abc"}}}"#
+            }
+            Tool::SimpleText => {
+                br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_simple_text","arguments":{}}}"#
+            }
+        }
+    }
+
+    /// What proves the plugin ran, not just that the server answered.
+    fn result(self) -> &'static [u8] {
+        match self {
+            // SHA-256("abc").
+            Tool::Hash => b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            Tool::SimpleText => b"This is a simple text response for testing.",
+        }
+    }
+
+    /// What the echo baseline answers to the same request.
+    fn echoed(self) -> &'static [u8] {
+        match self {
+            Tool::Hash => br#""text":"hash""#,
+            Tool::SimpleText => br#""text":"test_simple_text""#,
+        }
+    }
+}
 
 const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"toolhost-bench","version":"1"}}}"#;
 const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
@@ -55,6 +95,7 @@ impl Kind {
 /// A server to load: where it is and the certificate it must present.
 pub(crate) struct Target {
     pub(crate) kind: Kind,
+    pub(crate) tool: Tool,
     pub(crate) addr: SocketAddr,
     pub(crate) tls: Arc<rustls::ClientConfig>,
 }
@@ -144,6 +185,27 @@ pub(crate) async fn ping(
     Ok(())
 }
 
+/// Why a benchmark call failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The server answered, but not with the expected result; the connection
+    /// and session are still usable (e.g. a 429 from a rate limit).
+    Answer(String),
+    /// The request or the connection failed; a new connection is needed.
+    Transport(anyhow::Error),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Answer(message) => f.write_str(message),
+            CallError::Transport(err) => write!(f, "{err:#}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
 /// A connection ready to repeat the benchmark request against its target.
 pub(crate) struct Caller {
     conn: Conn,
@@ -157,42 +219,56 @@ pub(crate) struct Caller {
 impl Caller {
     /// Connects and, for toolhost, opens a session (not part of any timing).
     pub(crate) async fn open(target: &Target) -> anyhow::Result<Caller> {
-        let mut conn = target.connect().await?;
+        let conn = target.connect().await?;
+        Caller::start(target, conn).await
+    }
+
+    /// [`Caller::open`] on a connection the caller made.
+    pub(crate) async fn start(target: &Target, mut conn: Conn) -> anyhow::Result<Caller> {
         let host = target.host();
         let (headers, session, expect) = match target.kind {
             Kind::Toolhost => {
                 let session = open_session(&mut conn, &host).await?;
-                (session_headers(&host, &session), Some(session), DIGEST)
+                (
+                    session_headers(&host, &session),
+                    Some(session),
+                    target.tool.result(),
+                )
             }
             // Same headers minus the session, so the client does the same work.
-            Kind::Echo => (base_headers(&host), None, ECHOED),
+            Kind::Echo => (base_headers(&host), None, target.tool.echoed()),
         };
         Ok(Caller {
             conn,
             host,
             headers,
-            body: Bytes::from_static(CALL),
+            body: Bytes::from_static(target.tool.body()),
             expect,
             session,
         })
     }
 
     /// One `tools/call` (or its echo), checked: 200 and the expected content.
-    pub(crate) async fn call(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn call(&mut self) -> Result<(), CallError> {
         // Cloning the prepared map and a static body is a few small copies;
         // building them per request would cost more than the check below.
         let reply = self
             .conn
             .post(self.headers.clone(), self.body.clone())
-            .await?;
+            .await
+            .map_err(CallError::Transport)?;
         if reply.status != StatusCode::OK {
-            bail!("tools/call answered {}: {}", reply.status, reply.text());
+            return Err(CallError::Answer(format!(
+                "tools/call answered {}: {}",
+                reply.status,
+                reply.text()
+            )));
         }
         if !reply.contains(self.expect) {
-            bail!(
+            return Err(CallError::Answer(format!(
                 "tools/call answer lacks the expected result: {}",
                 reply.text()
-            );
+            )));
         }
         Ok(())
     }

@@ -20,12 +20,15 @@ pub(crate) struct Setting {
     pub(crate) command: String,
     pub(crate) cores: usize,
     pub(crate) client_runtime: String,
+    pub(crate) tool: String,
     pub(crate) duration_secs: f64,
     pub(crate) warmup_secs: f64,
     pub(crate) rounds: usize,
     pub(crate) calls: u64,
     pub(crate) calls_connections: usize,
     pub(crate) sessions: usize,
+    /// Configuration overrides given to toolhost (none: its defaults).
+    pub(crate) server_env: Vec<String>,
     pub(crate) loadavg_start: String,
     pub(crate) loadavg_end: String,
 }
@@ -40,7 +43,7 @@ pub(crate) struct Level {
     pub(crate) echo: Run,
     /// toolhost calls/s ÷ echo requests/s.
     pub(crate) ratio: f64,
-    /// echo server CPU per request ÷ toolhost server CPU per call.
+    /// toolhost server CPU per call ÷ echo server CPU per request.
     pub(crate) cpu_ratio: f64,
     /// Server memory after this level.
     pub(crate) memory_after: Memory,
@@ -61,7 +64,7 @@ impl Level {
         Some(Level {
             connections,
             ratio: ratio(toolhost.per_sec, echo.per_sec),
-            cpu_ratio: ratio(echo.server_cpu_us, toolhost.server_cpu_us),
+            cpu_ratio: ratio(toolhost.server_cpu_us, echo.server_cpu_us),
             toolhost,
             echo,
             memory_after,
@@ -97,6 +100,8 @@ pub(crate) struct Report {
     pub(crate) cold_start: StartTiming,
     pub(crate) warm_starts: Vec<StartTiming>,
     pub(crate) idle: Memory,
+    /// Percent of one core the server uses while nobody calls it.
+    pub(crate) idle_cpu_percent: f64,
     pub(crate) many_calls: ManyCalls,
     pub(crate) levels: Vec<Level>,
     pub(crate) sessions: SessionsResult,
@@ -191,32 +196,36 @@ impl Report {
         let _ = writeln!(out, "`{}`\n", s.command);
         let _ = writeln!(
             out,
-            "{} cores shared by server and load generator ({}); devtools `hash` of \"abc\" over \
-             HTTPS/1.1 keep-alive (TLS 1.3), one connection per worker; {} s per level after {} s \
-             warm-up, best of {} round(s) per server; load average {} at start, {} at end.\n",
+            "{} cores shared by server and load generator ({}); {} over HTTPS/1.1 keep-alive \
+             (TLS 1.3), one connection per worker; {} s per level after {} s warm-up, best of {} \
+             round(s) per server; load average {} at start, {} at end.\n",
             s.cores,
             s.client_runtime,
+            s.tool,
             s.duration_secs,
             s.warmup_secs,
             s.rounds,
             s.loadavg_start,
             s.loadavg_end
         );
+        if !s.server_env.is_empty() {
+            let _ = writeln!(out, "toolhost started with `{}`.\n", s.server_env.join(" "));
+        }
         let _ = writeln!(out, "### Throughput and latency\n");
         let _ = writeln!(
             out,
-            "| conns | server | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | client CPU µs/req | errors |"
+            "| conns | server | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | server page faults/req | client CPU µs/req | errors |"
         );
         let _ = writeln!(
             out,
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for level in &self.levels {
             for run in [&level.toolhost, &level.echo] {
                 let l = &run.latency;
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} | {:.1} | {} |",
+                    "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.1} | {:.1} | {:.1} | {} |",
                     run.connections,
                     run.target,
                     run.per_sec,
@@ -226,44 +235,49 @@ impl Report {
                     ms(l.p999_us),
                     ms(l.max_us),
                     run.server_cpu_us,
+                    run.server_faults,
                     run.client_cpu_us,
                     run.errors
                 );
             }
             let _ = writeln!(
                 out,
-                "| {} | **toolhost / echo** | **{:.2}×** | | | | | | echo/toolhost {:.2}× | | |",
+                "| {} | **toolhost / echo** | **{:.2}×** | | | | | | {:.1}× | | | |",
                 level.connections, level.ratio, level.cpu_ratio
             );
         }
-        let _ = writeln!(out, "\n### Start-up, memory and sessions\n");
+        let _ = writeln!(out, "\n### Start-up (spawn → …, ms)\n");
+        let _ = writeln!(
+            out,
+            "| start | banner | TLS handshake done | session open | first call answered | the next call alone |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let starts = std::iter::once(("cold (fresh data dir)".to_string(), &self.cold_start))
+            .chain(
+                self.warm_starts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("warm {}", i + 1), t)),
+            );
+        for (label, t) in starts {
+            let _ = writeln!(
+                out,
+                "| {label} | {:.1} | {:.1} | {:.1} | **{:.1}** | {:.2} |",
+                t.banner_ms, t.connected_ms, t.session_ms, t.first_call_ms, t.second_call_ms
+            );
+        }
+        let _ = writeln!(out, "\n### Memory and sessions\n");
         let _ = writeln!(out, "| measure | value |");
         let _ = writeln!(out, "|---|---|");
         let _ = writeln!(
             out,
-            "| cold start, fresh data dir (compiles plugins) | banner {:.1} ms, first call {:.1} ms |",
-            self.cold_start.banner_ms, self.cold_start.first_call_ms
-        );
-        let warm: Vec<String> = self
-            .warm_starts
-            .iter()
-            .map(|t| format!("{:.1}", t.first_call_ms))
-            .collect();
-        let banner: Vec<String> = self
-            .warm_starts
-            .iter()
-            .map(|t| format!("{:.1}", t.banner_ms))
-            .collect();
-        let _ = writeln!(
-            out,
-            "| warm start, same data dir | first call {} ms (banner {} ms) |",
-            warm.join(" / "),
-            banner.join(" / ")
-        );
-        let _ = writeln!(
-            out,
             "| idle RSS after start (devtools + conformance) | {:.1} MiB |",
             self.idle.rss_mib()
+        );
+        let _ = writeln!(
+            out,
+            "| idle server CPU | {:.2}% of a core |",
+            self.idle_cpu_percent
         );
         let calls = &self.many_calls;
         let _ = writeln!(
@@ -296,7 +310,7 @@ impl Report {
         let se = &self.sessions;
         let _ = writeln!(
             out,
-            "| {} sessions over {} connections | opened in {:.2} s ({} errors), pinged in {:.2} s ({} errors) |",
+            "| {} sessions over {} connections (fresh server) | opened in {:.2} s ({} errors), pinged in {:.2} s ({} errors) |",
             thousands(se.requested as u64),
             se.connections,
             se.open_secs,
@@ -313,7 +327,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| server still running at the end | {} |",
+            "| servers still running at the end | {} |",
             if self.server_survived {
                 "yes"
             } else {
@@ -321,7 +335,9 @@ impl Report {
             }
         );
         if let Some(err) = self.first_error() {
-            let _ = writeln!(out, "| first error | `{}` |", err.replace('|', "\\|"));
+            let err: String = err.chars().take(300).collect();
+            let err = err.replace('|', "\\|").replace(['\n', '`'], " ");
+            let _ = writeln!(out, "| first error | `{err}` |");
         }
         let _ = writeln!(out, "\n### Targets\n");
         let _ = writeln!(out, "| target | measured | goal | |");

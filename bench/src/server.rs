@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::conn;
-use crate::mcp::{Caller, Kind, Target};
+use crate::mcp::{Caller, Kind, Target, Tool};
 
 /// How long a start may take before the bench gives up (a cold start
 /// compiles the plugins).
@@ -27,6 +27,10 @@ pub(crate) struct Setup {
     pub(crate) plugins: PathBuf,
     /// Where each start's stderr (JSON logs) goes.
     pub(crate) logs: PathBuf,
+    /// The tool every call made through the server's [`Target`] uses.
+    pub(crate) tool: Tool,
+    /// Configuration overrides (`TOOLHOST_SECTION__KEY`) for every start.
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// A running toolhost, killed when dropped.
@@ -44,9 +48,14 @@ pub(crate) struct Toolhost {
 pub(crate) struct StartTiming {
     /// Spawn → banner on stdout.
     pub(crate) banner_ms: f64,
-    /// Spawn → the first `tools/call` answered (connect, TLS, initialize,
-    /// notifications/initialized and the call included).
+    /// Spawn → TCP and TLS handshakes done.
+    pub(crate) connected_ms: f64,
+    /// Spawn → `initialize` and `notifications/initialized` answered.
+    pub(crate) session_ms: f64,
+    /// Spawn → the first `tools/call` answered: the cold-start figure.
     pub(crate) first_call_ms: f64,
+    /// The call after that alone, for comparison with the first.
+    pub(crate) second_call_ms: f64,
 }
 
 impl Toolhost {
@@ -67,7 +76,8 @@ impl Toolhost {
             .arg(data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log_path)?);
+            .stderr(std::fs::File::create(&log_path)?)
+            .envs(setup.env.iter().map(|(k, v)| (k, v)));
         let spawned = Instant::now();
         let mut child = command
             .spawn()
@@ -101,6 +111,7 @@ impl Toolhost {
             .context("reading the generated certificate")?;
         let target = Arc::new(Target {
             kind: Kind::Toolhost,
+            tool: setup.tool,
             addr,
             tls: conn::client_config_from_pem(&pem)?,
         });
@@ -114,20 +125,37 @@ impl Toolhost {
     }
 
     /// Spawns a server and makes one checked `tools/call` as soon as it is
-    /// up, timing both from the spawn.
+    /// up, timing each step from the spawn, then times a second call.
     pub(crate) async fn spawn_and_call(
         setup: &Setup,
         data_dir: &Path,
         label: &str,
     ) -> anyhow::Result<(Toolhost, StartTiming)> {
         let server = Toolhost::spawn(setup, data_dir, label).await?;
-        let mut caller = Caller::open(&server.target).await?;
-        caller.call().await.context("first tools/call")?;
-        let first_call = server.spawned.elapsed();
+        let since_spawn = |at: Instant| at.duration_since(server.spawned).as_secs_f64() * 1e3;
+        let conn = server.target.connect().await?;
+        let connected = Instant::now();
+        let mut caller = Caller::start(&server.target, conn).await?;
+        let session = Instant::now();
+        caller
+            .call()
+            .await
+            .map_err(anyhow::Error::from)
+            .context("first tools/call")?;
+        let called = Instant::now();
+        caller
+            .call()
+            .await
+            .map_err(anyhow::Error::from)
+            .context("second tools/call")?;
+        let second_call = called.elapsed();
         caller.close().await;
         let timing = StartTiming {
             banner_ms: server.banner_after.as_secs_f64() * 1e3,
-            first_call_ms: first_call.as_secs_f64() * 1e3,
+            connected_ms: since_spawn(connected),
+            session_ms: since_spawn(session),
+            first_call_ms: since_spawn(called),
+            second_call_ms: second_call.as_secs_f64() * 1e3,
         };
         Ok((server, timing))
     }

@@ -62,28 +62,57 @@ pub(crate) fn clock_ticks_per_sec() -> u64 {
         .unwrap_or(100)
 }
 
-/// User plus system CPU ticks from a `stat` file (process or thread).
-fn stat_ticks(path: &Path) -> Option<u64> {
+/// CPU time and page faults of a process or thread, from its `stat` file.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Usage {
+    /// User plus system time, in clock ticks.
+    pub(crate) ticks: u64,
+    /// Minor page faults (a page mapped or zero-filled on first touch).
+    pub(crate) minor_faults: u64,
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+    fn add(self, other: Usage) -> Usage {
+        Usage {
+            ticks: self.ticks + other.ticks,
+            minor_faults: self.minor_faults + other.minor_faults,
+        }
+    }
+}
+
+impl Usage {
+    pub(crate) fn since(self, earlier: Usage) -> Usage {
+        Usage {
+            ticks: self.ticks.saturating_sub(earlier.ticks),
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
+        }
+    }
+}
+
+fn stat_usage(path: &Path) -> Option<Usage> {
     let stat = std::fs::read_to_string(path).ok()?;
     // The command name is in parentheses and may contain spaces; the numeric
-    // fields start after the last ')'. utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    // fields start after the last ')' with field 3 (state). minflt is field
+    // 10, utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(Usage {
+        ticks: field(14)? + field(15)?,
+        minor_faults: field(10)?,
+    })
 }
 
-/// CPU ticks a whole process has used (all threads, live and exited).
-pub(crate) fn process_ticks(pid: u32) -> u64 {
-    stat_ticks(Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0)
+/// Usage of a whole process (all threads, live and exited).
+pub(crate) fn process_usage(pid: u32) -> Usage {
+    stat_usage(Path::new(&format!("/proc/{pid}/stat"))).unwrap_or_default()
 }
 
-/// CPU ticks used by this process's live threads whose name starts with
-/// `prefix` (the echo server's runtime threads are named for this).
-pub(crate) fn own_thread_ticks(prefix: &str) -> u64 {
+/// Usage of this process's live threads whose name starts with `prefix`
+/// (the echo server's runtime threads are named for this).
+pub(crate) fn own_threads_usage(prefix: &str) -> Usage {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
+        return Usage::default();
     };
     tasks
         .filter_map(Result::ok)
@@ -91,7 +120,20 @@ pub(crate) fn own_thread_ticks(prefix: &str) -> u64 {
             std::fs::read_to_string(task.path().join("comm"))
                 .is_ok_and(|name| name.starts_with(prefix))
         })
-        .filter_map(|task| stat_ticks(&task.path().join("stat")))
+        .filter_map(|task| stat_usage(&task.path().join("stat")))
+        .fold(Usage::default(), |a, b| a + b)
+}
+
+/// Nanoseconds on CPU of a process's live threads (`schedstat`): finer than
+/// clock ticks, for measuring a mostly idle server.
+pub(crate) fn process_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
 }
 

@@ -35,9 +35,13 @@ pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::R
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)
         .max_memory_size((policy.max_memory_mib as usize) << 20)
-        // Resetting a slot by memset is cheaper than madvise for the few pages a
-        // small tool touches; this is where per-call kernel time goes otherwise.
-        .linear_memory_keep_resident(1 << 20)
+        // A Rust plugin's first MiB is its stack and its data and heap follow,
+        // so keep enough resident to cover what a small tool touches, and let
+        // PAGEMAP_SCAN (Linux 6.7+) reset only the pages it dirtied: no
+        // madvise, no page faults on the next call. Measured in the bench:
+        // per-call server CPU roughly halved.
+        .linear_memory_keep_resident(8 << 20)
+        .pagemap_scan(wasmtime::Enabled::Auto)
         .table_keep_resident(64 << 10)
         .async_stack_keep_resident(64 << 10);
     let mut config = Config::new();

@@ -8,7 +8,8 @@ use serde_json::Value;
 /// works on text a person would paste, and this keeps a call's memory bounded.
 pub(crate) const MAX_INPUT_BYTES: usize = 1024 * 1024;
 
-/// Everything `tools/list` shows about one tool, plus the function that runs it.
+/// Everything `tools/list` shows about one tool; `registry::runner` maps its
+/// name to the function that runs it.
 pub(crate) struct ToolSpec {
     pub(crate) name: &'static str,
     pub(crate) title: &'static str,
@@ -18,7 +19,6 @@ pub(crate) struct ToolSpec {
     /// Only `uuid` and `time_convert` (because of "now") give different answers
     /// to the same arguments; every tool here is read-only and closed-world.
     pub(crate) idempotent: bool,
-    pub(crate) run: fn(&str) -> Result<Output, ToolError>,
 }
 
 /// A successful result: text for the model, and the same facts as JSON when

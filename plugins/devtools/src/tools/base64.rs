@@ -40,7 +40,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["result", "result_kind", "bytes"]
         })),
         idempotent: true,
-        run,
     }
 }
 

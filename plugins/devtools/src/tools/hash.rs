@@ -36,7 +36,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["algorithm", "digest", "output_encoding", "input_bytes"]
         })),
         idempotent: true,
-        run,
     }
 }
 

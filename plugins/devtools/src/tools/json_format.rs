@@ -24,7 +24,6 @@ pub(crate) fn spec() -> ToolSpec {
         }),
         output_schema: None,
         idempotent: true,
-        run,
     }
 }
 

@@ -48,7 +48,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["syntax", "count", "truncated", "matches"]
         })),
         idempotent: true,
-        run,
     }
 }
 

@@ -36,7 +36,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["verified", "header", "payload", "times", "signature_bytes"]
         })),
         idempotent: true,
-        run,
     }
 }
 

@@ -62,7 +62,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["is_match", "match_count", "truncated", "matches"]
         })),
         idempotent: true,
-        run,
     }
 }
 

@@ -43,7 +43,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["identical", "lines_added", "lines_removed", "similarity", "diff"]
         })),
         idempotent: true,
-        run,
     }
 }
 

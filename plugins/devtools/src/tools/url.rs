@@ -62,7 +62,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["operation", "result"]
         })),
         idempotent: true,
-        run,
     }
 }
 

@@ -33,7 +33,6 @@ pub(crate) fn spec() -> ToolSpec {
             "required": ["version", "uuids"]
         })),
         idempotent: false,
-        run,
     }
 }
 
