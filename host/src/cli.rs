@@ -153,7 +153,9 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     // ms); do it while plugins load instead of in the first client's handshake.
     std::thread::spawn(|| {
         let mut seed = [0u8; 32];
-        let _ = rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(&mut seed);
+        let _ = rustls::crypto::aws_lc_rs::default_provider()
+            .secure_random
+            .fill(&mut seed);
     });
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir)
