@@ -37,6 +37,11 @@ fn main() -> anyhow::Result<()> {
     let (command, rest) = args
         .split_first()
         .map_or(("help", &[][..]), |(c, r)| (c.as_str(), r));
+    // `cargo xtask run -- --listen …`: the separator is for us, not the server.
+    let rest = match rest.split_first() {
+        Some((first, tail)) if first == "--" => tail,
+        _ => rest,
+    };
     match command {
         "plugins" => build_guests(&root, BUNDLED, "plugins"),
         "run" => {
