@@ -134,19 +134,6 @@ impl AuditSink {
         ))
     }
 
-    /// A sink that records nothing, for tests of other modules.
-    pub fn disabled() -> AuditSink {
-        let inner = Inner {
-            tx: None,
-            key: [0; 32],
-            dropped: AtomicU64::new(0),
-            written: Arc::new(AtomicU64::new(0)),
-        };
-        AuditSink {
-            inner: Arc::new(inner),
-        }
-    }
-
     /// Queues a record. Never blocks: when the queue is full the record is
     /// dropped and counted (see [`AuditSink::dropped`]), and an error is logged.
     pub fn record(&self, record: Record) {

@@ -60,10 +60,6 @@ impl LoadedPlugin {
         &self.name
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Hex SHA-256 of the `.wasm` file this was built from.
     pub fn sha256(&self) -> &str {
         &self.sha256
@@ -71,10 +67,6 @@ impl LoadedPlugin {
 
     pub fn tools(&self) -> &[ToolSpec] {
         &self.tools
-    }
-
-    pub fn limits(&self) -> &EffectiveLimits {
-        &self.limits
     }
 }
 
@@ -296,7 +288,7 @@ fn compile_schema(
 }
 
 /// The tool-name rule MCP clients accept: `^[a-zA-Z0-9_-]{1,64}$`.
-pub fn is_valid_tool_name(name: &str) -> bool {
+pub(crate) fn is_valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()

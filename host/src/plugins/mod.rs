@@ -32,9 +32,8 @@ pub use bindings::{
 };
 pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
 pub use input::{InputAsk, InputMode};
-pub use load::{LoadError, LoadedPlugin, ToolSpec, is_valid_tool_name};
+pub use load::{LoadError, LoadedPlugin, ToolSpec};
 pub use registry::{PluginSet, Registry, RegistryError, ReloadReport, reload_dir};
-pub use sidecar::EffectiveLimits;
 pub use store::{EVENT_QUEUE, LogLevel, PluginEvent};
 
 /// Process-lifetime plugin machinery, shared by every generation.

@@ -22,12 +22,12 @@ pub(super) struct SidecarLimits {
 
 /// Limits one plugin's calls run under, after sidecar and policy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EffectiveLimits {
-    pub memory_bytes: usize,
-    pub deadline: Duration,
-    pub max_output_bytes: usize,
+pub(crate) struct EffectiveLimits {
+    pub(crate) memory_bytes: usize,
+    pub(crate) deadline: Duration,
+    pub(crate) max_output_bytes: usize,
     /// Calls of this plugin running at once; more wait their turn.
-    pub max_concurrent: u32,
+    pub(crate) max_concurrent: u32,
 }
 
 impl Sidecar {

@@ -28,7 +28,7 @@ use credentials::SidecarCredential;
 use limits::SidecarLimits;
 use network::SidecarNetwork;
 
-pub use limits::EffectiveLimits;
+pub(crate) use limits::EffectiveLimits;
 
 /// A parsed sidecar. Unknown keys are errors: a typo in a grant must not
 /// silently grant nothing.
