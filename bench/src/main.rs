@@ -296,6 +296,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         tool: args.tool,
         addr: echo.addr,
         tls: echo.client_tls.clone(),
+        authorization: None,
     });
     let echo_probe = CpuProbe {
         server: ServerCpu::OwnThreads(echo::THREAD_NAME),

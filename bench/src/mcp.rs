@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::conn::Conn;
@@ -98,6 +98,8 @@ pub(crate) struct Target {
     pub(crate) tool: Tool,
     pub(crate) addr: SocketAddr,
     pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// `Bearer …` for toolhost (auth is on by default); the echo has none.
+    pub(crate) authorization: Option<HeaderValue>,
 }
 
 impl Target {
@@ -105,29 +107,30 @@ impl Target {
         Conn::open(self.addr, &self.tls, PATH).await
     }
 
-    pub(crate) fn host(&self) -> HeaderValue {
+    /// Headers every POST carries: Host (toolhost checks it against DNS
+    /// rebinding), the bearer token, JSON content type, and an Accept for
+    /// both answer framings.
+    pub(crate) fn base_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(8);
         // A SocketAddr always renders as a valid header value.
-        HeaderValue::from_str(&self.addr.to_string())
-            .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1"))
+        let host = HeaderValue::from_str(&self.addr.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1"));
+        headers.insert(HOST, host);
+        if let Some(auth) = &self.authorization {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers
     }
 }
 
-/// Headers every POST carries: Host (toolhost checks it against DNS
-/// rebinding), JSON content type, and an Accept for both answer framings.
-pub(crate) fn base_headers(host: &HeaderValue) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(8);
-    headers.insert(HOST, host.clone());
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(
-        ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    headers
-}
-
-/// [`base_headers`] plus the session and negotiated version.
-pub(crate) fn session_headers(host: &HeaderValue, session: &HeaderValue) -> HeaderMap {
-    let mut headers = base_headers(host);
+/// The base headers plus the session and negotiated version.
+pub(crate) fn session_headers(base: &HeaderMap, session: &HeaderValue) -> HeaderMap {
+    let mut headers = base.clone();
     headers.insert(SESSION_HEADER, session.clone());
     headers.insert(VERSION_HEADER, HeaderValue::from_static(PROTOCOL_VERSION));
     headers
@@ -135,12 +138,9 @@ pub(crate) fn session_headers(host: &HeaderValue, session: &HeaderValue) -> Head
 
 /// Opens a session on `conn`: `initialize`, then `notifications/initialized`.
 /// Returns the `Mcp-Session-Id`.
-pub(crate) async fn open_session(
-    conn: &mut Conn,
-    host: &HeaderValue,
-) -> anyhow::Result<HeaderValue> {
+pub(crate) async fn open_session(conn: &mut Conn, base: &HeaderMap) -> anyhow::Result<HeaderValue> {
     let reply = conn
-        .post(base_headers(host), Bytes::from_static(INITIALIZE))
+        .post(base.clone(), Bytes::from_static(INITIALIZE))
         .await
         .context("initialize")?;
     if reply.status != StatusCode::OK {
@@ -159,7 +159,7 @@ pub(crate) async fn open_session(
     }
     let ack = conn
         .post(
-            session_headers(host, &session),
+            session_headers(base, &session),
             Bytes::from_static(INITIALIZED),
         )
         .await
@@ -173,11 +173,11 @@ pub(crate) async fn open_session(
 /// `ping` in an open session; an error unless it answers 200 with `{}`.
 pub(crate) async fn ping(
     conn: &mut Conn,
-    host: &HeaderValue,
+    base: &HeaderMap,
     session: &HeaderValue,
 ) -> anyhow::Result<()> {
     let reply = conn
-        .post(session_headers(host, session), Bytes::from_static(PING))
+        .post(session_headers(base, session), Bytes::from_static(PING))
         .await?;
     if reply.status != StatusCode::OK || !reply.contains(PING_RESULT) {
         bail!("ping answered {}: {}", reply.status, reply.text());
@@ -209,7 +209,7 @@ impl std::error::Error for CallError {}
 /// A connection ready to repeat the benchmark request against its target.
 pub(crate) struct Caller {
     conn: Conn,
-    host: HeaderValue,
+    base: HeaderMap,
     headers: HeaderMap,
     body: Bytes,
     expect: &'static [u8],
@@ -225,22 +225,22 @@ impl Caller {
 
     /// [`Caller::open`] on a connection the caller made.
     pub(crate) async fn start(target: &Target, mut conn: Conn) -> anyhow::Result<Caller> {
-        let host = target.host();
+        let base = target.base_headers();
         let (headers, session, expect) = match target.kind {
             Kind::Toolhost => {
-                let session = open_session(&mut conn, &host).await?;
+                let session = open_session(&mut conn, &base).await?;
                 (
-                    session_headers(&host, &session),
+                    session_headers(&base, &session),
                     Some(session),
                     target.tool.result(),
                 )
             }
             // Same headers minus the session, so the client does the same work.
-            Kind::Echo => (base_headers(&host), None, target.tool.echoed()),
+            Kind::Echo => (base.clone(), None, target.tool.echoed()),
         };
         Ok(Caller {
             conn,
-            host,
+            base,
             headers,
             body: Bytes::from_static(target.tool.body()),
             expect,
@@ -276,9 +276,7 @@ impl Caller {
     /// Ends the session so finished runs do not accumulate server state.
     pub(crate) async fn close(mut self) {
         if let Some(session) = &self.session {
-            let mut headers = base_headers(&self.host);
-            headers.insert(SESSION_HEADER, session.clone());
-            headers.insert(VERSION_HEADER, HeaderValue::from_static(PROTOCOL_VERSION));
+            let headers = session_headers(&self.base, session);
             let _ = self.conn.send(Method::DELETE, headers, Bytes::new()).await;
         }
     }

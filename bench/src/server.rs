@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use http::HeaderValue;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -109,17 +110,24 @@ impl Toolhost {
         let addr = parse_url(&url)?;
         let pem = std::fs::read(data_dir.join("tls/cert.pem"))
             .context("reading the generated certificate")?;
+        // A client brings its token; minting one is not part of starting up,
+        // so start-up timings skip the time this takes.
+        let minting = Instant::now();
+        let token = mint_token(&setup.bin, data_dir)?;
+        let banner_after = banner_at.duration_since(spawned);
+        let spawned = spawned + minting.elapsed();
         let target = Arc::new(Target {
             kind: Kind::Toolhost,
             tool: setup.tool,
             addr,
             tls: conn::client_config_from_pem(&pem)?,
+            authorization: Some(HeaderValue::from_str(&format!("Bearer {token}"))?),
         });
         Ok(Toolhost {
             child: server.take().context("child")?,
             pid,
             target,
-            banner_after: banner_at.duration_since(spawned),
+            banner_after,
             spawned,
         })
     }
@@ -163,6 +171,24 @@ impl Toolhost {
     pub(crate) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// `toolhost token` for the server using `data_dir`.
+fn mint_token(bin: &Path, data_dir: &Path) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .arg("token")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--sub", "bench"])
+        .output()
+        .context("running toolhost token")?;
+    if !out.status.success() {
+        bail!(
+            "toolhost token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
 impl Drop for Toolhost {

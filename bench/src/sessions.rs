@@ -134,7 +134,7 @@ fn share(total: usize, parts: usize) -> impl Iterator<Item = usize> {
 }
 
 async fn open_many(target: Arc<Target>, n: usize) -> (Vec<HeaderValue>, Tally) {
-    let host = target.host();
+    let base = target.base_headers();
     let mut ids = Vec::with_capacity(n);
     let mut tally = Tally::default();
     let mut conn = None::<Conn>;
@@ -144,7 +144,7 @@ async fn open_many(target: Arc<Target>, n: usize) -> (Vec<HeaderValue>, Tally) {
                 conn = Some(target.connect().await?);
             }
             let c = conn.as_mut().context("no connection")?;
-            mcp::open_session(c, &host).await
+            mcp::open_session(c, &base).await
         }
         .await;
         match res {
@@ -165,7 +165,7 @@ async fn ping_every(
     k: usize,
     step: usize,
 ) -> Tally {
-    let host = target.host();
+    let base = target.base_headers();
     let mut tally = Tally::default();
     let mut conn = None::<Conn>;
     for id in ids.iter().skip(k).step_by(step) {
@@ -174,7 +174,7 @@ async fn ping_every(
                 conn = Some(target.connect().await?);
             }
             let c = conn.as_mut().context("no connection")?;
-            mcp::ping(c, &host, id).await
+            mcp::ping(c, &base, id).await
         }
         .await;
         match res {

@@ -28,6 +28,109 @@ pub struct Config {
     pub audit: AuditConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: who may call. Bearer tokens are required unless `mode = "off"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// `external`: the identity provider's issuer URL, exactly as its tokens
+    /// carry it in `iss`; its metadata is discovered from it.
+    pub issuer: Option<String>,
+    /// `external`: the JWKS URL, when discovery should be skipped.
+    pub jwks_uri: Option<String>,
+    /// The audience tokens must carry. Default: the canonical resource URL
+    /// (`<public base URL>/mcp`), as RFC 8707 resource indicators produce.
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[serde(with = "duration_ms")]
+    pub leeway_ms: Duration,
+    /// The claim holding group names, for access rules.
+    pub groups_claim: String,
+    /// Embedded issuer: lifetime of access tokens.
+    #[serde(with = "duration_text")]
+    pub access_token_ttl: Duration,
+    /// Embedded issuer: lifetime of a refresh-token family.
+    #[serde(with = "duration_text")]
+    pub refresh_token_ttl: Duration,
+    /// Embedded issuer: how often a new signing key replaces the current one.
+    #[serde(with = "duration_text")]
+    pub key_rotation: Duration,
+    /// Per-plugin / per-tool access rules on top of the `read`/`write` scopes.
+    pub rules: Vec<AccessRule>,
+}
+
+/// Where tokens come from.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// toolhost's own authorization server issues and checks tokens.
+    #[default]
+    Embedded,
+    /// Tokens come from an external identity provider (`issuer`).
+    External,
+    /// No authentication: only allowed on a loopback listener.
+    Off,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig {
+            mode: AuthMode::Embedded,
+            issuer: None,
+            jwks_uri: None,
+            audience: None,
+            leeway_ms: Duration::from_secs(30),
+            groups_claim: "groups".into(),
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            key_rotation: Duration::from_secs(3600),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `[[auth.rules]]`: allow or deny callers a set of tools. A call needs no
+/// matching `deny` rule and, if any `allow` rule covers the tool, one
+/// matching `allow` rule: deny wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRule {
+    pub effect: RuleEffect,
+    /// Plugin name (the file stem); absent means every plugin.
+    pub plugin: Option<String>,
+    /// Exposed tool names; `*` suffix matches a prefix. Absent means all of the plugin's.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Callers this rule is about: any listed subject, client id or group.
+    /// All three empty means everyone.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub clients: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleEffect {
+    Allow,
+    Deny,
+}
+
+/// Durations written as `"1h"`, `"30d"`, `"90s"`.
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[metrics]`: the Prometheus endpoint, on its own plain-HTTP listener.
@@ -421,12 +524,59 @@ impl Config {
                 ));
             }
         }
+        self.validate_auth()?;
         if let Some(url) = &self.server.public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
             return invalid(format!(
                 "server.public_url {url:?} must start with https://"
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let auth = &self.auth;
+        match auth.mode {
+            AuthMode::Off if !self.server.listen.ip().is_loopback() => {
+                return invalid(format!(
+                    "auth.mode = \"off\" lets anyone call every tool; it is only allowed on a \
+                     loopback listener, not {}",
+                    self.server.listen
+                ));
+            }
+            AuthMode::External => match &auth.issuer {
+                Some(issuer) if issuer.starts_with("https://") || issuer.starts_with("http://") => {
+                }
+                _ => {
+                    return invalid(
+                        "auth.mode = \"external\" needs auth.issuer (an https URL)".into(),
+                    );
+                }
+            },
+            _ => {}
+        }
+        if auth.access_token_ttl < Duration::from_secs(1)
+            || auth.key_rotation < Duration::from_secs(1)
+            || auth.refresh_token_ttl < auth.access_token_ttl
+        {
+            return invalid(
+                "auth.access_token_ttl and auth.key_rotation must be at least 1s, and \
+                 auth.refresh_token_ttl at least auth.access_token_ttl"
+                    .into(),
+            );
+        }
+        for rule in &auth.rules {
+            if let Some(tool) = rule
+                .tools
+                .iter()
+                .find(|t| t.is_empty() || t[..t.len() - 1].contains('*'))
+            {
+                return invalid(format!(
+                    "auth.rules: tool pattern {tool:?} may only end in `*`"
+                ));
+            }
         }
         Ok(())
     }

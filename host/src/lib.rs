@@ -5,8 +5,10 @@
 //! names every layer of the request path.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
+mod cors;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
@@ -23,10 +25,12 @@ use axum::routing::get;
 
 /// The whole HTTP application. Requests flow
 /// TLS (in `server`) → audit → metrics → client address and allowlist →
-/// Host/Origin guard → MCP dispatch (rate limits) → registry → plugin.
+/// CORS → bearer token (on `/mcp`) → Host/Origin guard → MCP dispatch
+/// (access rules, rate limits) → registry → plugin.
 /// The audit layer sits outermost so every refusal is recorded too.
 pub fn app(
     mcp: Arc<mcp::McpState>,
+    auth: Arc<auth::Auth>,
     audit: audit::AuditSink,
     allowlist: Arc<limits::Allowlist>,
     metrics: Arc<metrics::Metrics>,
@@ -35,7 +39,14 @@ pub fn app(
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz).with_state(mcp.clone()))
-        .merge(mcp::router(mcp))
+        .merge(
+            mcp::router(mcp.clone()).route_layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::require_token,
+            )),
+        )
+        .merge(auth.router())
+        .layer(axum::middleware::from_fn_with_state(mcp, cors::layer))
         .layer(axum::middleware::from_fn_with_state(
             allowlist,
             limits::client_ip_layer,

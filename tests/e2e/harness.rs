@@ -19,9 +19,17 @@ pub(crate) struct Server {
     pub(crate) cert_path: PathBuf,
     pub(crate) data_dir: PathBuf,
     pub(crate) plugins_dir: PathBuf,
+    pub(crate) config_path: PathBuf,
+    /// An HTTPS client trusting the server's certificate and sending
+    /// [`Server::token`] on every request.
     pub(crate) client: reqwest::Client,
+    /// A `read write` access token for subject `e2e`, minted with
+    /// `toolhost token` (absent when the config turns embedded auth off).
+    pub(crate) token: Option<String>,
     child: Child,
     stderr_log: PathBuf,
+    /// Everything the server printed on stdout (the banner).
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What a test server should serve.
@@ -161,8 +169,13 @@ impl Server {
             .with_context(|| format!("starting {}", toolhost_bin().display()))?;
         let stdout = child.stdout.take().context("child stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = printed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line.clone());
+                }
                 if let Some(url) = line.strip_prefix("toolhost listening on ") {
                     let _ = tx.send(url.to_string());
                 }
@@ -196,16 +209,32 @@ impl Server {
                 cert_path = PathBuf::from(path);
             }
         }
-        let client = client_for(&cert_path)?;
+        let embedded_auth = !(config_has(&setup.config, "mode = \"off\"")
+            || config_has(&setup.config, "mode = \"external\""));
+        let token = if embedded_auth {
+            Some(mint_token(
+                &config_path,
+                &data_dir,
+                "e2e",
+                "read write",
+                None,
+            )?)
+        } else {
+            None
+        };
+        let client = authorized_client(&cert_path, token.as_deref())?;
         Ok(Server {
             url,
             metrics_url,
             cert_path,
             data_dir,
             plugins_dir,
+            config_path,
             client,
+            token,
             child,
             stderr_log,
+            stdout: printed,
         })
     }
 
@@ -218,6 +247,15 @@ impl Server {
 
     pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// The rest of the first stdout line containing `marker`, after it.
+    pub(crate) fn stdout_line(&self, marker: &str) -> Option<String> {
+        let lines = self.stdout.lock().ok()?;
+        lines.iter().find_map(|line| {
+            line.find(marker)
+                .map(|at| line[at + marker.len()..].to_string())
+        })
     }
 
     /// Whether the process is still running.
@@ -246,6 +284,41 @@ impl Server {
             req = req.header("accept", "application/json, text/event-stream");
         }
         Reply::read(req.body(body).send().await?).await
+    }
+
+    /// One stateless-era (2026-07-28) request as the holder of `token`: a
+    /// single POST with the protocol headers and `_meta`, no session.
+    pub(crate) async fn stateless_as(
+        &self,
+        token: &str,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<Reply> {
+        let mut params = params;
+        if let Some(map) = params.as_object_mut() {
+            map.insert(
+                "_meta".into(),
+                json!({
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "1"},
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }),
+            );
+        }
+        let name = params["name"].as_str().map(str::to_string);
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        let mut req = self
+            .client
+            .post(&self.url)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            req = req.header("mcp-name", name);
+        }
+        let res = req.json(&body).send().await?;
+        Reply::read(res).await
     }
 
     /// Opens a session: `initialize` then `notifications/initialized`.
@@ -291,14 +364,67 @@ impl Drop for Server {
     }
 }
 
-/// An HTTPS client trusting the server's generated certificate.
-pub(crate) fn client_for(cert_path: &Path) -> anyhow::Result<reqwest::Client> {
-    let pem =
-        std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
-    Ok(reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+fn config_has(config: &str, needle: &str) -> bool {
+    config.lines().any(|line| line.trim() == needle)
+}
+
+/// Runs `toolhost token` against a server's data dir (and, with `url`, for
+/// a server at that URL rather than the one that last used the data dir).
+pub(crate) fn mint_token(
+    config: &Path,
+    data_dir: &Path,
+    subject: &str,
+    scope: &str,
+    url: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut command = Command::new(toolhost_bin());
+    command
+        .arg("token")
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--sub", subject, "--scope", scope]);
+    if let Some(url) = url {
+        command.args(["--url", url]);
+    }
+    let out = command.output().context("running toolhost token")?;
+    if !out.status.success() {
+        bail!(
+            "toolhost token failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// An HTTPS client trusting the certificate and, with a token, sending it.
+pub(crate) fn authorized_client(
+    cert_path: &Path,
+    token: Option<&str>,
+) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(cert_path, token)?
         .timeout(Duration::from_secs(60))
         .build()?)
+}
+
+/// A client builder trusting the certificate and, with a token, sending it.
+pub(crate) fn client_builder(
+    cert_path: &Path,
+    token: Option<&str>,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    let pem =
+        std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .default_headers(headers))
 }
 
 /// An open session-era session.

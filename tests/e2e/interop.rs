@@ -117,7 +117,10 @@ fn python(venv: &str, script: &str) -> Command {
 
 /// Runs a client script that prints `OK <label>` and fails the test, with
 /// both sides' output, unless it did.
-async fn expect_ok(server: &Server, label: &str, command: Command) -> anyhow::Result<Ran> {
+async fn expect_ok(server: &Server, label: &str, mut command: Command) -> anyhow::Result<Ran> {
+    if let Some(token) = &server.token {
+        command.env("TOOLHOST_TOKEN", token);
+    }
     let ran = run(label, command).await?;
     assert!(
         ran.succeeded() && ran.stdout.contains(&format!("OK {label}")),
@@ -196,6 +199,11 @@ fn inspector(server: &Server, home: &Path, era: &str, method: &[&str]) -> Comman
         .args(["--protocol-era", era])
         .args(["--format", "json"])
         .args(method)
+        .arg("--header")
+        .arg(format!(
+            "Authorization: Bearer {}",
+            server.token.as_deref().unwrap_or_default()
+        ))
         .env("NODE_EXTRA_CA_CERTS", &server.cert_path)
         .env("HOME", home);
     command

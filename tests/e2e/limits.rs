@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Reply, Session, Setup};
+use crate::harness::{Reply, Server, Session, Setup, mint_token};
 
 async fn call_as(
     session: &Session<'_>,
@@ -23,6 +23,16 @@ async fn call_as(
         headers.push(("x-forwarded-for", ip));
     }
     session.server.post_raw(&headers, body.to_string()).await
+}
+
+async fn call(server: &Server, token: &str, tool: &str) -> anyhow::Result<Reply> {
+    server
+        .stateless_as(
+            token,
+            "tools/call",
+            json!({"name": tool, "arguments": {"text": "x"}}),
+        )
+        .await
 }
 
 #[tokio::test]
@@ -78,30 +88,38 @@ async fn budgets_are_per_principal_and_per_tool() -> anyhow::Result<()> {
     let server = Setup::new()
         .fixture("hostile")
         .config(
-            "[limits]\ntool_calls_per_hour = 2\ntool_calls_burst = 2\ntrusted_proxies = [\"127.0.0.0/8\"]\n\
+            "[limits]\ntool_calls_per_hour = 2\ntool_calls_burst = 2\n\
              [limits.tools.counter]\ncalls_per_hour = 1",
         )
         .start()
         .await?;
-    let session = server.session("2025-11-25").await?;
-    let alice = Some("198.51.100.1");
-    let bob = Some("198.51.100.2");
-    assert_eq!(call_as(&session, alice, "counter").await?.status, 200);
-    let refused = call_as(&session, alice, "counter").await?;
+    // Budgets belong to the token's subject, whatever address it calls from.
+    let token = |who: &str| {
+        mint_token(
+            &server.config_path,
+            &server.data_dir,
+            who,
+            "read write",
+            None,
+        )
+    };
+    let (alice, bob) = (token("alice")?, token("bob")?);
+    assert_eq!(call(&server, &alice, "counter").await?.status, 200);
+    let refused = call(&server, &alice, "counter").await?;
     assert_eq!(refused.status, 429);
     assert_eq!(refused.json()["error"]["data"]["limit"], "tool:counter");
     assert_eq!(
-        call_as(&session, alice, "echo").await?.status,
+        call(&server, &alice, "echo").await?.status,
         200,
         "the tool budget is separate"
     );
     assert_eq!(
-        call_as(&session, alice, "echo").await?.status,
+        call(&server, &alice, "echo").await?.status,
         429,
         "alice's shared budget is spent"
     );
     assert_eq!(
-        call_as(&session, bob, "echo").await?.status,
+        call(&server, &bob, "echo").await?.status,
         200,
         "bob has his own"
     );

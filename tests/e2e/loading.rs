@@ -27,7 +27,7 @@ async fn invalid_plugins_are_refused_and_others_serve() -> anyhow::Result<()> {
     assert!(names.contains(&"collide_only".to_string()));
     assert!(names.contains(&"echo".to_string()));
     assert!(
-        !names.contains(&"whoami".to_string()),
+        !names.contains(&"caller".to_string()),
         "a colliding plugin is refused whole"
     );
     assert!(!names.contains(&"broken".to_string()));

@@ -5,6 +5,7 @@
 //! (bundled plugins) and `TOOLHOST_TEST_PLUGINS` (fixtures in `tests/plugins`).
 
 mod audit;
+mod auth;
 mod bad_input;
 mod conformance;
 mod harness;

@@ -189,10 +189,8 @@ fn log_seconds_of_day(stamp: &str) -> Option<f64> {
 /// A client of its own for one worker. No overall timeout: the same client
 /// holds the worker's event stream open for the whole test; calls set their
 /// own. Over HTTP/2 (ALPN) the stream and the calls share one connection.
-fn load_client(cert_path: &Path) -> anyhow::Result<reqwest::Client> {
-    let pem = read(cert_path)?;
-    Ok(reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+fn load_client(cert_path: &Path, token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    Ok(crate::harness::client_builder(cert_path, token)?
         .pool_max_idle_per_host(1)
         .connect_timeout(RELOAD_WAIT)
         .build()?)
@@ -437,7 +435,7 @@ async fn swaps_under_load() -> anyhow::Result<()> {
     let mut workers = Vec::new();
     let mut http_version = None;
     for n in 0..WORKERS {
-        let client = load_client(&server.cert_path)?;
+        let client = load_client(&server.cert_path, server.token.as_deref())?;
         let opened = server.session("2025-11-25").await?;
         let ids = SessionIds {
             id: opened.id.clone(),

@@ -81,8 +81,17 @@ async fn the_sandbox_grants_nothing_by_default() -> anyhow::Result<()> {
     assert!(!text(&file).contains("root:"), "no filesystem: {file}");
     let env = session.call("env", json!({})).await?;
     assert_eq!(text(&env).trim(), "{}", "no environment: {env}");
-    let who = session.call("whoami", json!({})).await?;
-    assert!(text(&who).contains("request"), "{who}");
+    // The plugin learns who calls, as verified, and never the token.
+    let who = session.call("caller", json!({})).await?;
+    let record: serde_json::Value = serde_json::from_str(&text(&who))?;
+    assert_eq!(record["subject"], "e2e", "{who}");
+    assert_eq!(record["scopes"], json!(["read", "write"]), "{who}");
+    assert!(record["request-id"].is_string(), "{who}");
+    let token = server.token.as_deref().unwrap_or("no token");
+    assert!(
+        !who.to_string().contains(token),
+        "the token reached the plugin"
+    );
     let config = session.call("config", json!({"key": "anything"})).await?;
     assert_eq!(text(&config), "unset");
     Ok(())

@@ -104,7 +104,7 @@ async fn pagination_walks_every_tool_once() -> anyhow::Result<()> {
     unique.dedup();
     assert_eq!(seen, unique);
     assert!(seen.len() > 3, "{seen:?}");
-    assert!(seen.contains(&"whoami".to_string()));
+    assert!(seen.contains(&"caller".to_string()));
     Ok(())
 }
 

@@ -29,6 +29,8 @@ pub struct AuditNote {
     /// Overrides the outcome the status code implies (e.g. a tool error
     /// answered with 200).
     pub outcome: Option<Outcome>,
+    /// Why a request was refused, in words.
+    pub detail: Option<String>,
 }
 
 /// Paths that are not API calls and would only flood the log.
@@ -59,6 +61,7 @@ pub async fn layer(State(sink): State<AuditSink>, request: Request, next: Next) 
         .extensions_mut()
         .remove::<AuditNote>()
         .unwrap_or_default();
+    let principal = response.extensions_mut().remove::<crate::auth::Principal>();
     let status = response.status();
     let outcome = note.outcome.unwrap_or(match status {
         s if s.is_success() => Outcome::Ok,
@@ -70,8 +73,8 @@ pub async fn layer(State(sink): State<AuditSink>, request: Request, next: Next) 
         time: Some(time),
         request_id: note.request_id,
         remote_ip,
-        subject: None,
-        client_id: None,
+        subject: principal.as_ref().map(|p| p.subject.clone()),
+        client_id: principal.and_then(|p| p.client_id),
         http_method: Some(http_method),
         path: Some(path),
         operation: note.operation,
@@ -85,7 +88,7 @@ pub async fn layer(State(sink): State<AuditSink>, request: Request, next: Next) 
         bytes_out: response.body().size_hint().exact(),
         arguments_hmac: note.arguments_hmac,
         event: None,
-        detail: None,
+        detail: note.detail,
     });
     response
 }

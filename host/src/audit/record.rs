@@ -41,6 +41,12 @@ pub enum Event {
     PluginRemoved,
     PluginRefused,
     AuditRecovered,
+    KeyRotated,
+    ClientRegistered,
+    TokenIssued,
+    TokenRevoked,
+    RefreshTokenReuse,
+    SignInFailed,
 }
 
 impl Event {
@@ -51,6 +57,12 @@ impl Event {
             Event::PluginRemoved => "plugin_removed",
             Event::PluginRefused => "plugin_refused",
             Event::AuditRecovered => "audit_recovered",
+            Event::KeyRotated => "key_rotated",
+            Event::ClientRegistered => "client_registered",
+            Event::TokenIssued => "token_issued",
+            Event::TokenRevoked => "token_revoked",
+            Event::RefreshTokenReuse => "refresh_token_reuse",
+            Event::SignInFailed => "sign_in_failed",
         }
     }
 }

@@ -23,10 +23,14 @@ use super::stateless;
 use super::tools;
 use super::transport::{self, json_response, sse_event, sse_response};
 use crate::audit::Outcome;
+use crate::auth::Decision;
 use crate::plugins::{
     self, CallContext, CallError, CallOutcome, ClientSupport, EVENT_QUEUE, InputAsk, InputError,
     InputKind, InputMode, InputRequest, LogLevel, PluginEvent,
 };
+
+/// JSON-RPC error code for a call the caller may not make (HTTP 403).
+const FORBIDDEN: i64 = -32003;
 
 /// JSON-RPC error code for a request the client cancelled (as in LSP).
 const REQUEST_CANCELLED: i64 = -32800;
@@ -63,16 +67,45 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
         }
     };
     let set = state.registry.current();
-    let Some((plugin, _)) = set.find(&name) else {
+    let Some((plugin, tool)) = set.find(&name) else {
         return error_reply(
             &id,
             RpcError::invalid_params(format!("unknown tool: {name}")),
         );
     };
-    match state.rates.check(&ctx.principal, &name) {
+    // Access before budget: a refused call costs the caller nothing.
+    match state.decide(&ctx.principal, plugin, tool) {
+        Decision::Allowed => {}
+        Decision::MissingScope(scope) => {
+            ctx.note(|note| note.detail = Some(format!("{name} needs scope {scope}")));
+            let error = RpcError::new(
+                FORBIDDEN,
+                format!("tool {name} needs the {scope:?} scope, which this token lacks"),
+            );
+            return Reply::Http(
+                state
+                    .auth
+                    .challenge()
+                    .scope(scope)
+                    .insufficient_scope(&jsonrpc::error(&id, &error)),
+            );
+        }
+        Decision::Denied => {
+            ctx.note(|note| note.detail = Some(format!("{name} denied by policy")));
+            let error = RpcError::new(
+                FORBIDDEN,
+                format!("access to tool {name} is denied by this server's policy"),
+            );
+            return Reply::Http(json_response(
+                StatusCode::FORBIDDEN,
+                &jsonrpc::error(&id, &error),
+            ));
+        }
+    }
+    match state.rates.check(&ctx.principal.subject, &name) {
         Ok(rate) => *ctx.rate.lock().unwrap_or_else(|poison| poison.into_inner()) = rate,
         Err(limited) => {
-            tracing::info!(principal = %ctx.principal, tool = %name, limit = %limited.policy, "rate limited");
+            tracing::info!(principal = %ctx.principal.subject, tool = %name, limit = %limited.policy, "rate limited");
             return Reply::Http(transport::limited_response(&id, &limited));
         }
     }
@@ -124,9 +157,9 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
         }
     };
     let call_ctx = CallContext {
-        subject: None,
-        client_id: None,
-        scopes: Vec::new(),
+        subject: Some(ctx.principal.subject.clone()),
+        client_id: ctx.principal.client_id.clone(),
+        scopes: ctx.principal.scopes.clone(),
         request_id: ctx.request_id.clone(),
         client_supports,
         events: events_tx,

@@ -18,6 +18,7 @@ use super::tools;
 use super::transport::{self, Accepts, SESSION_HEADER, json_response};
 use super::{McpState, call};
 use crate::audit::AuditNote;
+use crate::auth::{Decision, Principal};
 use crate::limits::RateState;
 use crate::plugins::ClientSupport;
 
@@ -41,9 +42,9 @@ pub(crate) struct RequestCtx {
     pub(crate) request_id: Arc<str>,
     /// What the audit log should know about this request; handlers fill it in.
     pub(crate) note: std::sync::Mutex<AuditNote>,
-    /// Whose budgets this request spends: the client address until auth
-    /// identifies callers.
-    pub(crate) principal: String,
+    /// The verified caller: whose budgets this request spends and which
+    /// tools it may see and call.
+    pub(crate) principal: Principal,
     /// The budget a permitted tool call was charged to, for `RateLimit`.
     pub(crate) rate: std::sync::Mutex<Option<RateState>>,
 }
@@ -54,7 +55,7 @@ impl RequestCtx {
         session: Option<Arc<Session>>,
         accepts: Accepts,
         request_id: Arc<str>,
-        principal: String,
+        principal: Principal,
     ) -> RequestCtx {
         let note = AuditNote {
             request_id: Some(request_id.to_string()),
@@ -300,9 +301,14 @@ fn list_tools(state: &McpState, ctx: &RequestCtx, params: &Value) -> Result<Valu
         Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
     };
     let page_size = state.settings.page_size;
-    let n_tools = set.tools().len();
-    let page: Vec<Value> = set
-        .tools()
+    // Callers see only what they may call; cursors index this filtered list.
+    let visible = || {
+        set.tools().filter(|(plugin, tool)| {
+            state.decide(&ctx.principal, plugin, tool) == Decision::Allowed
+        })
+    };
+    let n_tools = visible().count();
+    let page: Vec<Value> = visible()
         .skip(offset)
         .take(page_size)
         .map(|(_, tool)| tools::tool_json(tool))

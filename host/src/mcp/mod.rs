@@ -23,9 +23,12 @@ use axum::Router;
 use axum::routing::post;
 
 use crate::audit::AuditSink;
+use crate::auth::{Auth, Decision, Principal, ToolRef};
 use crate::config::Config;
 use crate::limits::RateTable;
-use crate::plugins::{Registry, Runtime};
+use crate::plugins::{LoadedPlugin, Registry, Runtime, ToolSpec};
+
+pub(crate) use transport::json_response;
 
 /// Everything `/mcp` handlers share; lives as long as the server.
 pub struct McpState {
@@ -36,6 +39,7 @@ pub struct McpState {
     state_key: request_state::StateKey,
     audit: AuditSink,
     rates: RateTable,
+    auth: Arc<Auth>,
     next_request: AtomicU64,
 }
 
@@ -46,6 +50,7 @@ impl McpState {
         runtime: Arc<Runtime>,
         registry: Registry,
         audit: AuditSink,
+        auth: Arc<Auth>,
     ) -> std::io::Result<McpState> {
         let mcp = &config.mcp;
         let mut allowed_hosts: Vec<String> = mcp
@@ -91,8 +96,26 @@ impl McpState {
             state_key,
             audit,
             rates: RateTable::new(&config.limits),
+            auth,
             next_request: AtomicU64::new(1),
         })
+    }
+
+    /// Whether `who` may see and call `tool`.
+    fn decide(&self, who: &Principal, plugin: &LoadedPlugin, tool: &ToolSpec) -> Decision {
+        self.auth.policy().decide(
+            who,
+            &ToolRef {
+                plugin: plugin.name(),
+                name: &tool.name,
+                read_only: tool.annotations.read_only,
+            },
+        )
+    }
+
+    /// Whether a browser page from `origin` may call this server (CORS).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        guard::origin_allowed(&self.settings, origin)
     }
 
     fn next_request_id(&self) -> Arc<str> {

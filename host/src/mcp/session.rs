@@ -171,6 +171,11 @@ impl Sessions {
 }
 
 impl Session {
+    /// The principal that opened it; only that principal may use it.
+    pub(crate) fn owner(&self) -> &str {
+        &self.principal
+    }
+
     /// The minimum severity (an index into [`super::methods::LOG_LEVELS`])
     /// the client asked for with `logging/setLevel`, if it asked.
     pub(crate) fn log_level(&self) -> Option<u8> {

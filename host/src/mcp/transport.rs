@@ -24,7 +24,8 @@ use super::methods::{self, Reply};
 use super::protocol::{self, Era};
 use super::session::Session;
 use super::stateless;
-use crate::limits::{ClientIp, Limited, RateState};
+use crate::auth::Principal;
+use crate::limits::{Limited, RateState};
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -71,17 +72,16 @@ pub(crate) struct Accepts {
 
 pub(crate) async fn post(
     State(state): State<Arc<McpState>>,
-    client: Option<Extension<ClientIp>>,
+    principal: Option<Extension<Principal>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    // Until auth identifies callers, budgets are per client address.
-    let principal = client.map_or_else(
-        || "unknown".to_string(),
-        |Extension(ClientIp(ip))| ip.to_string(),
-    );
+    let Some(Extension(principal)) = principal else {
+        // The auth layer always sets one; without it nothing may run.
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     match handle_post(&state, &method, &uri, &headers, body, principal).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
@@ -94,7 +94,7 @@ async fn handle_post(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-    principal: String,
+    principal: Principal,
 ) -> Result<Response, HttpError> {
     guard::check(&state.settings, method, uri, headers)?;
     if !is_json_content_type(headers) {
@@ -124,7 +124,7 @@ async fn handle_single(
     headers: &HeaderMap,
     value: Value,
     accepts: Accepts,
-    principal: String,
+    principal: Principal,
 ) -> Result<Response, HttpError> {
     let message = match jsonrpc::parse_message(value) {
         Ok(message) => message,
@@ -135,7 +135,7 @@ async fn handle_single(
             ));
         }
     };
-    let (era, session) = match resolve_era(state, headers, &message) {
+    let (era, session) = match resolve_era(state, headers, &message, &principal) {
         Ok(resolved) => resolved,
         Err(EraError::Http(err)) => return Err(err),
         Err(EraError::Stateless(id, refusal)) => {
@@ -154,7 +154,7 @@ async fn handle_single(
                     "initialize must not carry an Mcp-Session-Id",
                 ));
             }
-            Ok(methods::initialize(state, request, &principal))
+            Ok(methods::initialize(state, request, &principal.subject))
         }
         Message::Request(request) => {
             let ctx =
@@ -206,9 +206,10 @@ fn resolve_era(
     state: &McpState,
     headers: &HeaderMap,
     message: &Message,
+    principal: &Principal,
 ) -> Result<(Era, Option<Arc<Session>>), EraError> {
     if headers.contains_key(SESSION_HEADER) {
-        let session = session_from_headers(state, headers).map_err(EraError::Http)?;
+        let session = session_from_headers(state, headers, principal).map_err(EraError::Http)?;
         return Ok((Era::Session(session.version), Some(session)));
     }
     let header_version = header_str(headers, VERSION_HEADER).map(str::trim);
@@ -246,7 +247,7 @@ async fn handle_batch(
     state: &Arc<McpState>,
     headers: &HeaderMap,
     items: Vec<Value>,
-    principal: String,
+    principal: Principal,
 ) -> Result<Response, HttpError> {
     if items.is_empty() {
         return Err(HttpError::new(
@@ -255,7 +256,7 @@ async fn handle_batch(
             "an empty batch is not a valid JSON-RPC request",
         ));
     }
-    let session = session_from_headers(state, headers)?;
+    let session = session_from_headers(state, headers, &principal)?;
     let era = Era::Session(session.version);
     if !era.allows_batches() {
         return Err(HttpError::new(
@@ -309,8 +310,13 @@ async fn handle_batch(
 }
 
 /// Looks up the session named by `Mcp-Session-Id` and checks the version
-/// header against it: 400 when absent or mismatched, 404 when unknown.
-fn session_from_headers(state: &McpState, headers: &HeaderMap) -> Result<Arc<Session>, HttpError> {
+/// header against it: 400 when absent or mismatched, 404 when unknown or
+/// opened by another principal (a session id is not a credential).
+fn session_from_headers(
+    state: &McpState,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<Arc<Session>, HttpError> {
     let Some(id) = header_str(headers, SESSION_HEADER) else {
         return Err(HttpError::new(
             StatusCode::BAD_REQUEST,
@@ -318,7 +324,11 @@ fn session_from_headers(state: &McpState, headers: &HeaderMap) -> Result<Arc<Ses
             "Mcp-Session-Id header is required: call initialize first",
         ));
     };
-    let Some(session) = state.sessions.get(id) else {
+    let owned = state
+        .sessions
+        .get(id)
+        .filter(|session| session.owner() == principal.subject);
+    let Some(session) = owned else {
         return Err(HttpError::new(
             StatusCode::NOT_FOUND,
             code::INVALID_REQUEST,
@@ -358,6 +368,7 @@ fn unsupported_version(version: &str) -> HttpError {
 
 pub(crate) async fn get(
     State(state): State<Arc<McpState>>,
+    principal: Option<Extension<Principal>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -365,6 +376,9 @@ pub(crate) async fn get(
     if let Err(err) = guard::check(&state.settings, &method, &uri, &headers) {
         return err.into_response();
     }
+    let Some(Extension(principal)) = principal else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     let wants_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
     if !wants_sse {
         return HttpError::new(
@@ -374,7 +388,7 @@ pub(crate) async fn get(
         )
         .into_response();
     }
-    let session = match session_from_headers(&state, &headers) {
+    let session = match session_from_headers(&state, &headers, &principal) {
         Ok(session) => session,
         Err(_) if !headers.contains_key(SESSION_HEADER) => {
             // Stateless-era clients listen with `subscriptions/listen` instead.
@@ -429,6 +443,7 @@ pub(crate) fn change_stream(state: &McpState, prelude: Vec<Value>, on_change: Va
 
 pub(crate) async fn delete(
     State(state): State<Arc<McpState>>,
+    principal: Option<Extension<Principal>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -436,7 +451,10 @@ pub(crate) async fn delete(
     if let Err(err) = guard::check(&state.settings, &method, &uri, &headers) {
         return err.into_response();
     }
-    let session = match session_from_headers(&state, &headers) {
+    let Some(Extension(principal)) = principal else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let session = match session_from_headers(&state, &headers, &principal) {
         Ok(session) => session,
         Err(_) if !headers.contains_key(SESSION_HEADER) => return method_not_allowed(),
         Err(err) => return err.into_response(),

@@ -39,12 +39,13 @@ impl Guest for DevTools {
             .collect()
     }
 
-    fn call_tool(
-        _caller: Caller,
-        name: String,
-        arguments: String,
-    ) -> Result<ToolOutput, ToolError> {
-        match registry::call(&name, &arguments) {
+    fn call_tool(caller: Caller, name: String, arguments: String) -> Result<ToolOutput, ToolError> {
+        let who = tool::Who {
+            subject: caller.subject,
+            client_id: caller.client_id,
+            scopes: caller.scopes,
+        };
+        match registry::call(&name, &arguments, &who) {
             Ok(out) => Ok(ToolOutput {
                 content: vec![Content::Text(out.text)],
                 structured_content: out.structured.map(|v| v.to_string()),

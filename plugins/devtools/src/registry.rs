@@ -1,6 +1,6 @@
 //! The list of tools this plugin offers and dispatch of a call by tool name.
 
-use crate::tool::{Output, ToolError, ToolSpec};
+use crate::tool::{Output, ToolError, ToolSpec, Who};
 use crate::tools;
 
 /// Every tool, in the order `tools/list` shows them.
@@ -16,34 +16,37 @@ pub(crate) fn all() -> Vec<ToolSpec> {
         tools::text_diff::spec(),
         tools::url::spec(),
         tools::jwt_decode::spec(),
+        tools::whoami::spec(),
     ]
 }
 
 /// Runs the named tool on its JSON arguments.
-pub(crate) fn call(name: &str, arguments: &str) -> Result<Output, ToolError> {
+pub(crate) fn call(name: &str, arguments: &str, who: &Who) -> Result<Output, ToolError> {
     let run = runner(name)
         .ok_or_else(|| ToolError::UnknownTool(format!("this plugin has no tool named `{name}`")))?;
-    run(arguments)
+    run(arguments, who)
 }
 
-/// A tool's entry point: JSON arguments in, output or error out.
-type Run = fn(&str) -> Result<Output, ToolError>;
+/// A tool's entry point: JSON arguments and the verified caller in, output
+/// or error out.
+type Run = fn(&str, &Who) -> Result<Output, ToolError>;
 
 /// The function behind a tool name. Every call runs in a fresh instance, so
 /// dispatch must not build the specs (with their JSON schemas) each time:
 /// that allocation was most of a small call's cost.
 fn runner(name: &str) -> Option<Run> {
     Some(match name {
-        "json_query" => tools::json_query::run,
-        "json_format" => tools::json_format::run,
-        "hash" => tools::hash::run,
-        "base64" => tools::base64::run,
-        "uuid" => tools::uuid::run,
-        "time_convert" => tools::time_convert::run,
-        "regex_test" => tools::regex_test::run,
-        "text_diff" => tools::text_diff::run,
-        "url" => tools::url::run,
-        "jwt_decode" => tools::jwt_decode::run,
+        "json_query" => |args, _| tools::json_query::run(args),
+        "json_format" => |args, _| tools::json_format::run(args),
+        "hash" => |args, _| tools::hash::run(args),
+        "base64" => |args, _| tools::base64::run(args),
+        "uuid" => |args, _| tools::uuid::run(args),
+        "time_convert" => |args, _| tools::time_convert::run(args),
+        "regex_test" => |args, _| tools::regex_test::run(args),
+        "text_diff" => |args, _| tools::text_diff::run(args),
+        "url" => |args, _| tools::url::run(args),
+        "jwt_decode" => |args, _| tools::jwt_decode::run(args),
+        "whoami" => tools::whoami::run,
         _ => return None,
     })
 }
@@ -64,7 +67,11 @@ pub(crate) mod tests {
     #[test]
     fn dispatch_matches_the_specs() {
         for spec in all() {
-            assert!(runner(spec.name).is_some(), "{} is not dispatched", spec.name);
+            assert!(
+                runner(spec.name).is_some(),
+                "{} is not dispatched",
+                spec.name
+            );
         }
         assert!(runner("nope").is_none());
     }
@@ -119,7 +126,10 @@ pub(crate) mod tests {
 
     #[test]
     fn unknown_tool_is_reported() {
-        assert!(matches!(call("nope", "{}"), Err(ToolError::UnknownTool(_))));
+        assert!(matches!(
+            call("nope", "{}", &Who::default()),
+            Err(ToolError::UnknownTool(_))
+        ));
     }
 
     #[test]
@@ -129,7 +139,7 @@ pub(crate) mod tests {
             "a".repeat(crate::tool::MAX_INPUT_BYTES)
         );
         for spec in all() {
-            match call(spec.name, &big) {
+            match call(spec.name, &big, &Who::default()) {
                 Err(ToolError::InvalidArguments(msg)) => assert!(msg.contains("1 MiB"), "{msg}"),
                 other => panic!("{}: {other:?}", spec.name),
             }
@@ -141,7 +151,10 @@ pub(crate) mod tests {
         for spec in all() {
             for args in ["", "[]", "{\"no_such_field\": 1}", "not json"] {
                 assert!(
-                    matches!(call(spec.name, args), Err(ToolError::InvalidArguments(_))),
+                    matches!(
+                        call(spec.name, args, &Who::default()),
+                        Err(ToolError::InvalidArguments(_))
+                    ),
                     "{} accepted {args:?}",
                     spec.name
                 );
@@ -176,7 +189,7 @@ pub(crate) mod tests {
 
     /// Calls a tool the way the host would and insists on success.
     pub(crate) fn run_ok(name: &str, args: Value) -> crate::tool::Output {
-        match call(name, &args.to_string()) {
+        match call(name, &args.to_string(), &Who::default()) {
             Ok(out) => {
                 if let Some(structured) = &out.structured {
                     assert_matches_output_schema(name, structured);
@@ -189,7 +202,7 @@ pub(crate) mod tests {
 
     /// Calls a tool and returns the invalid-arguments message it must produce.
     pub(crate) fn run_invalid(name: &str, args: Value) -> String {
-        match call(name, &args.to_string()) {
+        match call(name, &args.to_string(), &Who::default()) {
             Err(ToolError::InvalidArguments(msg)) => msg,
             other => panic!("{name}({args}) should be invalid, got {other:?}"),
         }

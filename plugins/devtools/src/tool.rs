@@ -21,6 +21,15 @@ pub(crate) struct ToolSpec {
     pub(crate) idempotent: bool,
 }
 
+/// The caller as the host verified it (from the bearer token); the token
+/// itself never reaches a plugin.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Who {
+    pub(crate) subject: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
 /// A successful result: text for the model, and the same facts as JSON when
 /// the tool declares an output schema.
 #[derive(Debug)]

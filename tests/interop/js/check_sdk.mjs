@@ -33,7 +33,10 @@ async function main(url) {
     asked.push(request.params.message);
     return { action: "accept", content: ELICIT_ANSWER };
   });
-  const transport = new StreamableHTTPClientTransport(new URL(url));
+  // The bearer token the test harness minted.
+  const token = process.env.TOOLHOST_TOKEN;
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
   await client.connect(transport);
   try {
     expect(transport.sessionId, "the server returned no Mcp-Session-Id");

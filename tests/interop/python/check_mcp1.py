@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamablehttp_client
 from mcp.shared.exceptions import McpError
 
 from common import (
+    auth_headers,
     ELICIT_ANSWER,
     MISSING_TOOL,
     SHA256_ABC,
@@ -54,7 +55,7 @@ async def on_elicit(_context, params):
 async def main(url, cert):
     async with streamablehttp_client(
         url,
-        headers={"User-Agent": "toolhost-interop"},
+        headers={"User-Agent": "toolhost-interop", **auth_headers()},
         timeout=30,
         sse_read_timeout=60,
         httpx_client_factory=client_factory(cert),

@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from common import (
+    auth_headers,
     ELICIT_ANSWER,
     MISSING_TOOL,
     SHA256_ABC,
@@ -36,6 +37,7 @@ on_elicit.asked = []
 
 async def main(url, cert, mode):
     http = httpx2.AsyncClient(
+        headers=auth_headers(),
         verify=ssl.create_default_context(cafile=cert),
         timeout=httpx2.Timeout(30.0, read=60.0),
     )

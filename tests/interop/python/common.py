@@ -4,6 +4,7 @@ Kept free of `mcp` imports so the 1.x and 2.x scripts can both use it; each
 script adapts its SDK's result objects to plain values before checking.
 """
 
+import os
 import sys
 
 SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -11,6 +12,12 @@ SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 EXPECTED_TOOLS = ("hash", "test_simple_text", "test_tool_with_progress", "test_error_handling")
 MISSING_TOOL = "no_such_tool_interop"
 ELICIT_ANSWER = {"username": "interop-user", "email": "e@x"}
+
+
+def auth_headers():
+    """The bearer token the test harness minted, as request headers."""
+    token = os.environ.get("TOOLHOST_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class CheckFailed(Exception):

@@ -10,3 +10,4 @@ pub(crate) mod text_diff;
 pub(crate) mod time_convert;
 pub(crate) mod url;
 pub(crate) mod uuid;
+pub(crate) mod whoami;

@@ -106,7 +106,7 @@ pub(crate) const DEFS: &[Def] = &[
         read_only: true,
     },
     Def {
-        name: "whoami",
+        name: "caller",
         description: "Returns the caller record as JSON text with keys subject, client-id, scopes, request-id and client-supports {elicitation, sampling, roots}.",
         input_schema: NO_ARGS,
         output_schema: None,

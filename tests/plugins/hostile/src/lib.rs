@@ -113,7 +113,7 @@ fn sleep(ms: u64, busy: bool) {
     }
 }
 
-fn whoami(caller: &Caller) -> String {
+fn caller_record(caller: &Caller) -> String {
     json!({
         "subject": caller.subject,
         "client-id": caller.client_id,
@@ -217,7 +217,7 @@ impl Guest for Hostile {
                 is_error: true,
                 ..text("this is a tool-level error")
             },
-            "whoami" => text(whoami(&caller)),
+            "caller" => text(caller_record(&caller)),
             "read_file" => read_file(str_arg(&a, "path")?),
             "env" => text(
                 Value::Object(

@@ -1,6 +1,8 @@
 //! The command line: argument parsing, logging set-up and the `serve`
 //! start-up sequence. The top of the dependency graph; nothing imports it.
 
+mod admin;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::audit::{self, AuditSink, Event};
-use crate::config::{Config, LogFormat, Overrides};
+use crate::auth::Auth;
+use crate::config::{AuthMode, Config, LogFormat, Overrides};
 use crate::plugins::{self, PluginSet, Registry, Runtime};
 use crate::{mcp, server, tls, watch};
 
@@ -32,6 +35,15 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print an access token signed by the embedded authorization server
+    /// (for scripts and tests).
+    Token(admin::TokenArgs),
+    /// Manage OAuth clients of the embedded authorization server.
+    #[command(subcommand)]
+    Client(admin::ClientCommand),
+    /// Manage the users who sign in to the embedded authorization server.
+    #[command(subcommand)]
+    User(admin::UserCommand),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +93,9 @@ pub fn run() -> ExitCode {
             config,
             data_dir,
         }) => audit_verify(dir, config, data_dir),
+        Command::Token(args) => admin::token(args),
+        Command::Client(command) => admin::client(command),
+        Command::User(command) => admin::user(command),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -210,9 +225,23 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.server.listen))?;
     let bound = listener.local_addr()?;
     let base_url = config.base_url(bound);
+    let auth = Auth::new(&config, &base_url, audit_sink.clone()).context("setting up auth")?;
+    let first_password = match auth.embedded() {
+        Some(issuer) => issuer
+            .ensure_first_user()
+            .context("creating the first user")?,
+        None => None,
+    };
+    let _rotation = auth.spawn_rotation();
     let mcp_state = Arc::new(
-        mcp::McpState::new(&config, plugin_runtime, registry, audit_sink.clone())
-            .context("creating the request-state key")?,
+        mcp::McpState::new(
+            &config,
+            plugin_runtime,
+            registry,
+            audit_sink.clone(),
+            auth.clone(),
+        )
+        .context("creating the request-state key")?,
     );
     let sweeper = mcp_state.spawn_session_sweeper();
     let allowlist = Arc::new(crate::limits::Allowlist {
@@ -235,7 +264,13 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let app = crate::app(mcp_state, audit_sink.clone(), allowlist, metrics);
+    let app = crate::app(
+        mcp_state,
+        auth.clone(),
+        audit_sink.clone(),
+        allowlist,
+        metrics,
+    );
 
     print_banner(
         &base_url,
@@ -244,6 +279,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         n_tools,
         report.failed.len(),
     );
+    print_auth(&config, &base_url, &auth, first_password.as_deref());
     if let Some((addr, _)) = &metrics_server {
         println!("  metrics: http://{addr}/metrics");
     }
@@ -304,6 +340,33 @@ fn print_banner(
         serde_json::to_string_pretty(&client_config).unwrap_or_default()
     );
     println!("  or: claude mcp add --transport http toolhost {mcp_url}");
+}
+
+fn print_auth(config: &Config, base_url: &str, auth: &Auth, first_password: Option<&str>) {
+    match config.auth.mode {
+        AuthMode::Off => {
+            println!("  auth: OFF: anyone who can reach this loopback address may call every tool")
+        }
+        AuthMode::External => println!(
+            "  auth: bearer tokens from {}",
+            config.auth.issuer.as_deref().unwrap_or_default()
+        ),
+        AuthMode::Embedded => {
+            println!("  auth: OAuth 2.1, embedded authorization server at {base_url}");
+            if let Some(issuer) = auth.embedded() {
+                match first_password {
+                    Some(password) => println!(
+                        "  first run: sign in as user \"admin\" with password {password} \
+                         (shown once; change it with `toolhost user add admin`)"
+                    ),
+                    None => println!("  users: {}", issuer.users_path().display()),
+                }
+            }
+            println!(
+                "  scripts: `toolhost token --sub NAME` prints a token; `toolhost client add NAME` creates a client_credentials client"
+            );
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,603 @@
+//! `GET/POST /authorize`: the authorization-code flow's user-facing half. A
+//! server-rendered page signs the user in (names and argon2 hashes from the
+//! users file) and asks for consent, which is remembered per user and client.
+//!
+//! CSRF: the page's form carries the flow id and a random token; the POST
+//! must present the same flow id in a `__Host-` cookie (which a foreign page
+//! can neither read nor set) and the matching token. Each flow completes at
+//! most once, and each code is redeemable once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::register::redirect_matches;
+use super::store::{self, Client};
+use super::token::Form;
+use super::{Issuer, users};
+use crate::audit::Event;
+use crate::auth::principal::parse_scopes;
+
+const FLOW_COOKIE: &str = "__Host-toolhost-flow";
+const SESSION_COOKIE: &str = "__Host-toolhost-session";
+const FLOW_TTL_SECS: u64 = 600;
+const CODE_TTL_SECS: u64 = 60;
+const SESSION_TTL_SECS: u64 = 12 * 3600;
+const MAX_ATTEMPTS: u32 = 5;
+/// Bounds on in-memory flows, so unauthenticated requests cannot grow memory
+/// without limit.
+const MAX_FLOWS: usize = 10_000;
+
+#[derive(Default)]
+pub(crate) struct Flows {
+    pending: HashMap<String, Pending>,
+    codes: HashMap<String, Code>,
+    /// Redeemed codes (until they would have expired) and the refresh
+    /// family each produced, to revoke it if the code is replayed.
+    spent: HashMap<String, (String, u64)>,
+    sessions: HashMap<String, BrowserSession>,
+}
+
+#[derive(Clone)]
+struct Pending {
+    client_id: String,
+    client_name: String,
+    redirect_uri: String,
+    state: Option<String>,
+    code_challenge: String,
+    scopes: Vec<String>,
+    csrf: String,
+    expires: u64,
+    attempts: u32,
+}
+
+pub(crate) struct Code {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+    pub(crate) subject: String,
+    pub(crate) groups: Vec<String>,
+    pub(crate) scopes: Vec<String>,
+    expires: u64,
+}
+
+struct BrowserSession {
+    subject: String,
+    groups: Vec<String>,
+    expires: u64,
+}
+
+impl Flows {
+    fn prune(&mut self, now: u64) {
+        self.pending.retain(|_, p| p.expires > now);
+        self.codes.retain(|_, c| c.expires > now);
+        self.spent.retain(|_, (_, expires)| *expires > now);
+        self.sessions.retain(|_, s| s.expires > now);
+    }
+
+    fn full(&self) -> bool {
+        self.pending.len() >= MAX_FLOWS
+            || self.codes.len() >= MAX_FLOWS
+            || self.sessions.len() >= MAX_FLOWS
+    }
+}
+
+impl Issuer {
+    fn flows(&self) -> std::sync::MutexGuard<'_, Flows> {
+        let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        flows.prune(store::now());
+        flows
+    }
+
+    /// Whether `resource` names this server (RFC 8707 `resource` parameter).
+    pub(crate) fn is_resource(&self, resource: &str) -> bool {
+        let resource = resource.trim_end_matches('/');
+        resource == self.settings.resource || resource == self.settings.issuer
+    }
+
+    /// Takes a code for redemption. `Err(Some(family))` when it was already
+    /// redeemed, naming what that redemption produced.
+    pub(crate) fn take_code(&self, code: &str) -> Result<Code, Option<String>> {
+        let mut flows = self.flows();
+        if let Some(found) = flows.codes.remove(code) {
+            return Ok(found);
+        }
+        Err(flows.spent.get(code).map(|(family, _)| family.clone()))
+    }
+
+    pub(crate) fn spend_code(&self, code: &str, family: &str) {
+        self.flows().spent.insert(
+            code.to_string(),
+            (family.to_string(), store::now() + CODE_TTL_SECS),
+        );
+    }
+}
+
+type Params = HashMap<String, String>;
+
+pub(super) async fn show(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // Until the client and redirect URI are known good, errors are shown
+    // here, never sent to an unverified redirect.
+    let Some(client_id) = get("client_id") else {
+        return error_page(StatusCode::BAD_REQUEST, "The request has no client_id.");
+    };
+    let Some(client) = issuer.client(client_id) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This application is not registered with this server. It should register again.",
+        );
+    };
+    let Some(redirect_uri) = get("redirect_uri") else {
+        return error_page(StatusCode::BAD_REQUEST, "The request has no redirect_uri.");
+    };
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_matches(r, redirect_uri))
+    {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri is not one this application registered.",
+        );
+    }
+    let state = get("state").map(str::to_string);
+    let fail = |error: &str, description: &str| {
+        redirect_with(
+            redirect_uri,
+            &[
+                ("error", error),
+                ("error_description", description),
+                ("state", state.as_deref().unwrap_or_default()),
+                ("iss", &issuer.settings.issuer),
+            ],
+        )
+    };
+    if get("response_type") != Some("code") {
+        return fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        );
+    }
+    let Some(challenge) = get("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "PKCE is required: send code_challenge with S256",
+        );
+    };
+    if get("code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if challenge.len() != 43 {
+        return fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 digest",
+        );
+    }
+    if let Some(resource) = get("resource")
+        && !issuer.is_resource(resource)
+    {
+        return fail("invalid_target", "resource names another server");
+    }
+    let allowed = parse_scopes(&client.scope);
+    let scopes = match get("scope") {
+        None => allowed,
+        Some(requested) => {
+            let requested = parse_scopes(requested);
+            if requested.iter().any(|s| !allowed.contains(s)) {
+                return fail("invalid_scope", "a requested scope is not available");
+            }
+            requested
+        }
+    };
+    let pending = Pending {
+        client_id: client.client_id.clone(),
+        client_name: display_name(&client),
+        redirect_uri: redirect_uri.to_string(),
+        state,
+        code_challenge: challenge.to_string(),
+        scopes,
+        csrf: store::random_secret(),
+        expires: store::now() + FLOW_TTL_SECS,
+        attempts: 0,
+    };
+    let session = cookie(&headers, SESSION_COOKIE).and_then(|id| {
+        issuer
+            .flows()
+            .sessions
+            .get(id)
+            .map(|s| (s.subject.clone(), s.groups.clone()))
+    });
+    if let Some((subject, groups)) = &session
+        && issuer.consented(subject, &pending.client_id, &pending.scopes)
+    {
+        return complete(&issuer, &pending, subject, groups);
+    }
+    let flow_id = store::random_id();
+    {
+        let mut flows = issuer.flows();
+        if flows.full() {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins in progress; try again shortly.",
+            );
+        }
+        flows.pending.insert(flow_id.clone(), pending.clone());
+    }
+    let mut response = page(
+        StatusCode::OK,
+        &form_html(
+            &flow_id,
+            &pending,
+            session.as_ref().map(|s| s.0.as_str()),
+            None,
+        ),
+    );
+    set_cookie(&mut response, FLOW_COOKIE, &flow_id, FLOW_TTL_SECS);
+    response
+}
+
+pub(super) async fn submit(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match Form::parse(&headers, &body) {
+        Ok(form) => form,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+    };
+    let flow_id = form.get("flow").unwrap_or_default().to_string();
+    if cookie(&headers, FLOW_COOKIE) != Some(flow_id.as_str()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "This form was not opened in this browser (or cookies are off). Start signing in again from the application.",
+        );
+    }
+    let Some(pending) = issuer.flows().pending.get(&flow_id).cloned() else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired or was already completed. Start again from the application.",
+        );
+    };
+    if form.get("csrf") != Some(pending.csrf.as_str()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "The form's security token does not match.",
+        );
+    }
+    if form.get("action") != Some("allow") {
+        issuer.flows().pending.remove(&flow_id);
+        return redirect_with(
+            &pending.redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user declined"),
+                ("state", pending.state.as_deref().unwrap_or_default()),
+                ("iss", &issuer.settings.issuer),
+            ],
+        );
+    }
+    let session = cookie(&headers, SESSION_COOKIE).and_then(|id| {
+        issuer
+            .flows()
+            .sessions
+            .get(id)
+            .map(|s| (s.subject.clone(), s.groups.clone()))
+    });
+    let (subject, groups, new_session) = match session {
+        Some((subject, groups)) => (subject, groups, None),
+        None => {
+            let name = form.get("username").unwrap_or_default().to_string();
+            let password = form.get("password").unwrap_or_default().to_string();
+            let path = issuer.users_path.clone();
+            let checked =
+                tokio::task::spawn_blocking(move || users::check(&path, &name, &password)).await;
+            match checked {
+                Ok(Ok(Some(user))) => {
+                    let id = store::random_secret();
+                    (user.name, user.groups, Some(id))
+                }
+                Ok(Ok(None)) => {
+                    return wrong_password(&issuer, &flow_id, &pending, form.get("username"));
+                }
+                Ok(Err(err)) => {
+                    tracing::error!("reading users: {err}");
+                    return error_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The user list could not be read.",
+                    );
+                }
+                Err(err) => {
+                    tracing::error!("password check failed: {err}");
+                    return error_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The password could not be checked.",
+                    );
+                }
+            }
+        }
+    };
+    // Single use: whoever removes the flow completes it.
+    if issuer.flows().pending.remove(&flow_id).is_none() {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was already completed.",
+        );
+    }
+    let remembered = issuer.store.update(|s| {
+        let consents = s.consents.entry(subject.clone()).or_default();
+        let scopes = consents.entry(pending.client_id.clone()).or_default();
+        for scope in &pending.scopes {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+    });
+    if let Err(err) = remembered {
+        tracing::error!("saving consent: {err}");
+    }
+    let mut response = complete(&issuer, &pending, &subject, &groups);
+    if let Some(session_id) = new_session {
+        issuer.flows().sessions.insert(
+            session_id.clone(),
+            BrowserSession {
+                subject,
+                groups,
+                expires: store::now() + SESSION_TTL_SECS,
+            },
+        );
+        set_cookie(&mut response, SESSION_COOKIE, &session_id, SESSION_TTL_SECS);
+    }
+    set_cookie(&mut response, FLOW_COOKIE, "", 0);
+    response
+}
+
+fn wrong_password(
+    issuer: &Issuer,
+    flow_id: &str,
+    pending: &Pending,
+    name: Option<&str>,
+) -> Response {
+    issuer.security_event(
+        Event::SignInFailed,
+        name,
+        Some(&pending.client_id),
+        "wrong user name or password".into(),
+    );
+    let mut flows = issuer.flows();
+    let Some(entry) = flows.pending.get_mut(flow_id) else {
+        return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired.");
+    };
+    entry.attempts += 1;
+    if entry.attempts >= MAX_ATTEMPTS {
+        flows.pending.remove(flow_id);
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Too many failed attempts. Start again from the application.",
+        );
+    }
+    let current = entry.clone();
+    drop(flows);
+    page(
+        StatusCode::UNAUTHORIZED,
+        &form_html(
+            flow_id,
+            &current,
+            None,
+            Some("Wrong user name or password."),
+        ),
+    )
+}
+
+impl Issuer {
+    fn consented(&self, subject: &str, client_id: &str, scopes: &[String]) -> bool {
+        self.store.read(|s| {
+            s.consents
+                .get(subject)
+                .and_then(|c| c.get(client_id))
+                .is_some_and(|granted| scopes.iter().all(|scope| granted.contains(scope)))
+        })
+    }
+}
+
+/// Issues a code and sends the browser back to the client.
+fn complete(issuer: &Issuer, pending: &Pending, subject: &str, groups: &[String]) -> Response {
+    let code = store::random_secret();
+    issuer.flows().codes.insert(
+        code.clone(),
+        Code {
+            client_id: pending.client_id.clone(),
+            redirect_uri: pending.redirect_uri.clone(),
+            code_challenge: pending.code_challenge.clone(),
+            subject: subject.to_string(),
+            groups: groups.to_vec(),
+            scopes: pending.scopes.clone(),
+            expires: store::now() + CODE_TTL_SECS,
+        },
+    );
+    redirect_with(
+        &pending.redirect_uri,
+        &[
+            ("code", &code),
+            ("state", pending.state.as_deref().unwrap_or_default()),
+            ("iss", &issuer.settings.issuer),
+        ],
+    )
+}
+
+fn redirect_with(uri: &str, params: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = reqwest::Url::parse(uri) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri is not a valid URL.",
+        );
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+    }
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn display_name(client: &Client) -> String {
+    client
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone())
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64) {
+    let cookie =
+        format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn form_html(
+    flow_id: &str,
+    pending: &Pending,
+    signed_in_as: Option<&str>,
+    message: Option<&str>,
+) -> String {
+    let host = reqwest::Url::parse(&pending.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let who = match signed_in_as {
+        Some(name) => format!("<p>Signed in as <b>{}</b>.</p>", escape(name)),
+        None => "<label>User name <input name=\"username\" autocomplete=\"username\" required autofocus></label>\n\
+                 <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>"
+            .to_string(),
+    };
+    let message = message.map_or_else(String::new, |m| {
+        format!("<p class=\"error\">{}</p>", escape(m))
+    });
+    format!(
+        "<h1>Sign in to toolhost</h1>\n{message}\
+         <p><b>{client}</b> (returning to {host}) asks for: <b>{scopes}</b>.</p>\n\
+         <form method=\"post\" action=\"/authorize\">\n\
+         <input type=\"hidden\" name=\"flow\" value=\"{flow}\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{who}\n\
+         <button name=\"action\" value=\"allow\">Allow</button> \
+         <button name=\"action\" value=\"deny\" formnovalidate>Deny</button>\n</form>",
+        client = escape(&pending.client_name),
+        host = escape(&host),
+        scopes = escape(&pending.scopes.join(" ")),
+        flow = escape(flow_id),
+        csrf = escape(&pending.csrf),
+    )
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        &format!("<h1>Cannot sign in</h1>\n<p>{}</p>", escape(message)),
+    )
+}
+
+fn page(status: StatusCode, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>toolhost</title>\
+         <style>body{{font:16px system-ui;max-width:28em;margin:3em auto;padding:0 1em}}\
+         label{{display:block;margin:.6em 0}}input{{display:block;width:100%;padding:.3em}}\
+         button{{margin-top:1em;padding:.4em 1.2em}}.error{{color:#b00}}</style></head>\
+         <body>{body}</body></html>"
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-toolhost-flow=abc; b=2"),
+        );
+        assert_eq!(cookie(&headers, FLOW_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "__Host-toolhost"), None);
+    }
+
+    #[test]
+    fn page_text_is_escaped() {
+        assert_eq!(
+            escape("<script>\"x\"&'"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn redirects_keep_existing_query_and_skip_empty_values() {
+        let response = redirect_with("https://app.test/cb?x=1", &[("code", "c"), ("state", "")]);
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "https://app.test/cb?x=1&code=c"
+        );
+    }
+}

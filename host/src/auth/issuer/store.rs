@@ -1,0 +1,210 @@
+//! The embedded issuer's durable state in `<data_dir>/auth/state.json`:
+//! registered clients, refresh-token families and remembered consents.
+//! Secrets are stored only as SHA-256 digests (they are random 256-bit
+//! values, so a fast hash loses nothing). Every change rewrites the file
+//! atomically; a team's worth of clients keeps it small.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    #[serde(default)]
+    pub(crate) clients: BTreeMap<String, Client>,
+    #[serde(default)]
+    pub(crate) families: BTreeMap<String, Family>,
+    /// subject → client id → scopes the user agreed to.
+    #[serde(default)]
+    pub(crate) consents: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Client {
+    pub(crate) client_id: String,
+    #[serde(default)]
+    pub(crate) client_name: Option<String>,
+    /// Confidential clients only.
+    #[serde(default)]
+    pub(crate) secret_sha256: Option<String>,
+    #[serde(default)]
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    /// The scopes this client may be granted.
+    pub(crate) scope: String,
+    pub(crate) token_endpoint_auth_method: String,
+    /// Unix seconds.
+    pub(crate) created: u64,
+    /// Registered through `/register` rather than by an operator.
+    #[serde(default)]
+    pub(crate) dynamic: bool,
+}
+
+/// One sign-in's chain of refresh tokens. Only the newest token is valid;
+/// presenting an older one means it was stolen (or replayed), and the whole
+/// family is revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Family {
+    pub(crate) client_id: String,
+    pub(crate) subject: String,
+    pub(crate) scopes: Vec<String>,
+    #[serde(default)]
+    pub(crate) groups: Vec<String>,
+    /// Unix seconds after which no token of the family is accepted.
+    pub(crate) expires: u64,
+    pub(crate) current_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid issuer state: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) struct Store {
+    path: PathBuf,
+    state: Mutex<Loaded>,
+}
+
+/// The state and the file version it came from: `toolhost client add` may
+/// change the file while the server runs, and the server must not write
+/// over that change.
+struct Loaded {
+    state: State,
+    modified: Option<SystemTime>,
+}
+
+impl Store {
+    pub(crate) fn open(auth_dir: &Path) -> Result<Store, StoreError> {
+        let path = auth_dir.join("state.json");
+        let loaded = load(&path)?;
+        Ok(Store {
+            path,
+            state: Mutex::new(loaded),
+        })
+    }
+
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.lock().state)
+    }
+
+    /// Changes the state and writes it out before returning, so nothing
+    /// handed to a client is lost by a crash right after.
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StoreError> {
+        let mut loaded = self.lock();
+        let result = f(&mut loaded.state);
+        let bytes = serde_json::to_vec_pretty(&loaded.state).map_err(|e| StoreError::Parse {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        crate::secret_file::write(&self.path, &bytes).map_err(|source| StoreError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        loaded.modified = modified(&self.path);
+        Ok(result)
+    }
+
+    /// The state, re-read first if another process changed the file.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if modified(&self.path) != guard.modified {
+            match load(&self.path) {
+                Ok(fresh) => *guard = fresh,
+                Err(err) => tracing::error!("re-reading issuer state: {err}"),
+            }
+        }
+        guard
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn load(path: &Path) -> Result<Loaded, StoreError> {
+    let modified = modified(path);
+    let state = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => State::default(),
+        Err(source) => {
+            return Err(StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    Ok(Loaded { state, modified })
+}
+
+pub(crate) fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A random secret: 32 bytes, hex.
+pub(crate) fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    // getrandom only fails if the OS has no entropy source at all; a zeroed
+    // secret would be guessable, so that is fatal.
+    if let Err(err) = getrandom::fill(&mut bytes) {
+        panic!("the operating system's random source failed: {err}");
+    }
+    hex::encode(bytes)
+}
+
+pub(crate) fn random_id() -> String {
+    random_secret()[..32].to_string()
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> u64 {
+    super::super::keys::now_ms() / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_survives_reopening() {
+        let dir = std::env::temp_dir().join(format!("toolhost-store-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(&dir).expect("open");
+        store
+            .update(|s| {
+                s.consents
+                    .entry("alice".into())
+                    .or_default()
+                    .insert("c1".into(), vec!["read".into()]);
+            })
+            .expect("update");
+        let again = Store::open(&dir).expect("reopen");
+        assert!(again.read(|s| s.consents["alice"].contains_key("c1")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,137 @@
+//! Operator commands that work on the data directory directly, without a
+//! running server: minting tokens, registering clients, adding users.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::{self, issuer};
+use crate::config::{AuthMode, Config, Overrides};
+
+/// Where the server's state is: the same flags `serve` takes.
+#[derive(clap::Args)]
+pub(super) struct StateArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "TOOLHOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (default: the configured one).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            ..Overrides::default()
+        };
+        let config = Config::load(self.config.as_deref(), std::env::vars(), &overrides)?;
+        if config.auth.mode != AuthMode::Embedded {
+            anyhow::bail!(
+                "auth.mode is not \"embedded\": tokens, clients and users belong to the external identity provider"
+            );
+        }
+        Ok(config)
+    }
+}
+
+#[derive(clap::Args)]
+pub(super) struct TokenArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The token's subject (a user or service name).
+    #[arg(long)]
+    sub: String,
+    /// Space-separated scopes: `read`, `write`.
+    #[arg(long, default_value = auth::SCOPES)]
+    scope: String,
+    /// Lifetime, such as `1h` or `15m`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+    /// The server's public URL, when it differs from the one the server
+    /// last published in the data directory.
+    #[arg(long)]
+    url: Option<String>,
+}
+
+/// `toolhost token`: prints an access token signed with the server's key.
+pub(super) fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let config = args.state.load()?;
+    let dir = auth::auth_dir(&config.server.data_dir);
+    let token = issuer::mint_offline(
+        &dir,
+        args.url.as_deref(),
+        &args.sub,
+        &args.scope,
+        args.ttl,
+        config.auth.key_rotation,
+    )?;
+    println!("{token}");
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub(super) enum ClientCommand {
+    /// Register a confidential client for the client_credentials grant and
+    /// print its id and secret (shown only this once).
+    Add {
+        #[command(flatten)]
+        state: StateArgs,
+        /// A name for the client, shown in the audit log.
+        name: String,
+        /// Scopes it may request.
+        #[arg(long, default_value = auth::SCOPES)]
+        scope: String,
+    },
+}
+
+pub(super) fn client(command: ClientCommand) -> anyhow::Result<()> {
+    let ClientCommand::Add { state, name, scope } = command;
+    let config = state.load()?;
+    let dir = auth::auth_dir(&config.server.data_dir);
+    let (id, secret) = issuer::add_client_offline(&dir, &name, &scope)?;
+    println!("client_id={id}");
+    println!("client_secret={secret}");
+    eprintln!("Store the secret now: only its digest is kept.");
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub(super) enum UserCommand {
+    /// Add a user who can sign in at /authorize (or set a new password).
+    /// The password is read from standard input.
+    Add {
+        #[command(flatten)]
+        state: StateArgs,
+        name: String,
+        /// Comma-separated groups, for access rules.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+    },
+}
+
+pub(super) fn user(command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Add {
+        state,
+        name,
+        groups,
+    } = command;
+    let config = state.load()?;
+    let path = issuer::users::users_path(&auth::auth_dir(&config.server.data_dir));
+    eprint!("Password for {name}: ");
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        anyhow::bail!("passwords need at least 8 characters");
+    }
+    issuer::users::upsert(&path, &name, password, groups)?;
+    eprintln!();
+    println!("user {name} saved in {}", path.display());
+    Ok(())
+}
