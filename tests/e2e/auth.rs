@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{Server, Setup, client_builder, mint_token};
+use crate::harness::{Server, Setup, client_builder, form_value, mint_token, set_cookies};
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"auth-e2e","version":"1"}}}"#;
 
@@ -504,27 +504,6 @@ async fn token_request(
     Ok((status, res.json().await.unwrap_or(Value::Null)))
 }
 
-fn add_client(server: &Server, scope: &str) -> anyhow::Result<(String, String)> {
-    let out = std::process::Command::new(crate::harness::toolhost_bin())
-        .args(["client", "add", "ci-bot", "--scope", scope])
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout)?;
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .map(str::to_string)
-            .context("client add output")
-    };
-    Ok((field("client_id")?, field("client_secret")?))
-}
-
 /// A stateless request as `token`'s holder: status, body and challenge.
 async fn call_tool(
     server: &Server,
@@ -559,7 +538,7 @@ async fn client_credentials_scopes_and_access_rules() -> anyhow::Result<()> {
         )
         .start()
         .await?;
-    let (id, secret) = add_client(&server, "read write")?;
+    let (id, secret) = server.add_client("ci-bot", "read write")?;
 
     // Wrong secret, unknown client, and grants that do not exist here.
     let (status, body) = token_request(
@@ -798,23 +777,6 @@ async fn register(server: &Server, body: Value) -> anyhow::Result<(u16, Value)> 
     Ok((status, res.json().await.unwrap_or(Value::Null)))
 }
 
-/// The value of `name="…"`'s `value` attribute in the sign-in form.
-fn form_value(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &html[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-fn set_cookies(res: &reqwest::Response) -> Vec<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next().map(str::to_string))
-        .filter(|c| !c.ends_with('='))
-        .collect()
-}
-
 fn query_of(location: &str) -> HashMap<String, String> {
     let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
     query
@@ -847,20 +809,12 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The admin password the first start printed.
-fn admin_password(server: &Server) -> anyhow::Result<String> {
-    server
-        .stdout_line("first run: sign in as user \"admin\" with password ")
-        .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
-        .context("the banner shows the first password")
-}
-
 #[tokio::test]
 async fn authorization_code_with_pkce_and_rotating_refresh_tokens() -> anyhow::Result<()> {
     let server = Setup::new().bundled("devtools").start().await?;
     let http = anonymous(&server)?;
     let root = base(&server);
-    let password = admin_password(&server)?;
+    let password = server.admin_password()?;
 
     // Registration refuses redirects that run in the browser and grants that
     // act without a user.
@@ -1370,7 +1324,7 @@ async fn rotated_keys_keep_tokens_valid_until_they_age_out() -> anyhow::Result<(
 #[tokio::test]
 async fn issuer_state_survives_a_restart() -> anyhow::Result<()> {
     let mut server = Setup::new().bundled("devtools").start().await?;
-    let (id, secret) = add_client(&server, "read")?;
+    let (id, secret) = server.add_client("ci-bot", "read")?;
     let kid = jsonwebtoken::decode_header(server.token.as_deref().context("token")?)?.kid;
     let data_dir = server.data_dir.clone();
     server.kill();

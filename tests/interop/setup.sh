@@ -41,7 +41,7 @@ fi
 # an install made for the old one.
 npm_stamp="$( { cat package.json package-lock.json; node --version; "$npm" --version; } | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat node_modules/.toolhost-stamp 2>/dev/null)" != "$npm_stamp" ]]; then
-    echo "interop setup: npm ci (TypeScript SDK, Inspector, conformance suite, Node 22)"
+    echo "interop setup: npm ci (TypeScript SDK, Inspector, mcp-remote, conformance suite, Node 22)"
     # No package here needs an install script (Inspector's postinstall is a
     # no-op when installed as a dependency), and npm 11 warns about each one.
     "$npm" ci --ignore-scripts --no-audit --no-fund --loglevel=error
