@@ -546,15 +546,24 @@ impl Config {
                     self.server.listen
                 ));
             }
-            AuthMode::External => match &auth.issuer {
-                Some(issuer) if issuer.starts_with("https://") || issuer.starts_with("http://") => {
-                }
-                _ => {
+            AuthMode::External => {
+                let issuer = auth.issuer.as_deref().unwrap_or_default();
+                // Keys fetched over plain HTTP could be swapped in transit;
+                // only a provider on this machine may use it.
+                let loopback_http = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|prefix| {
+                        issuer.strip_prefix(prefix).is_some_and(|rest| {
+                            rest.is_empty() || rest.starts_with(':') || rest.starts_with('/')
+                        })
+                    });
+                if !(issuer.starts_with("https://") || loopback_http) {
                     return invalid(
-                        "auth.mode = \"external\" needs auth.issuer (an https URL)".into(),
+                        "auth.mode = \"external\" needs auth.issuer, an https URL (http only on loopback)"
+                            .into(),
                     );
                 }
-            },
+            }
             _ => {}
         }
         if auth.access_token_ttl < Duration::from_secs(1)
@@ -747,6 +756,44 @@ mod tests {
             SocketAddr::from(([127, 0, 0, 1], 8443))
         );
         assert_eq!(config.plugins.limits.memory_mib, 64);
+    }
+
+    #[test]
+    fn auth_settings_are_checked() {
+        let config = load(
+            "[auth]\naccess_token_ttl = \"15m\"\nkey_rotation = \"2h\"\n",
+            &[],
+        )
+        .expect("durations as text");
+        assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.auth.key_rotation, Duration::from_secs(7200));
+        let refused = |toml_text: &str, expect: &str| {
+            let err = load(toml_text, &[]).expect_err("must fail").to_string();
+            assert!(err.contains(expect), "{err:?} should contain {expect:?}");
+        };
+        refused(
+            "[server]\nlisten = \"0.0.0.0:8443\"\n[auth]\nmode = \"off\"\n",
+            "loopback",
+        );
+        refused("[auth]\nmode = \"external\"\n", "needs auth.issuer");
+        refused(
+            "[auth]\nmode = \"external\"\nissuer = \"http://idp.example\"\n",
+            "http only on loopback",
+        );
+        refused(
+            "[auth]\nmode = \"external\"\nissuer = \"http://localhost.evil.example\"\n",
+            "http only on loopback",
+        );
+        refused("[auth]\naccess_token_ttl = \"soon\"\n", "access_token_ttl");
+        refused(
+            "[[auth.rules]]\neffect = \"deny\"\ntools = [\"a*b\"]\n",
+            "may only end in",
+        );
+        load(
+            "[auth]\nmode = \"external\"\nissuer = \"http://127.0.0.1:8080/realms/x\"\n",
+            &[],
+        )
+        .expect("a provider on loopback may use http");
     }
 
     #[test]

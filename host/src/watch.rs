@@ -93,14 +93,16 @@ async fn reload_loop(
                     audit.event(Event::PluginRemoved, name.clone());
                 }
                 if report.changed() {
+                    let (generation, tools) = (set.generation(), set.tools().len());
+                    registry.replace(set);
+                    // Logged once the new set serves, so the line means it.
                     tracing::info!(
-                        generation = set.generation(),
+                        generation,
                         loaded = ?report.loaded,
                         removed = ?report.removed,
-                        tools = set.tools().len(),
+                        tools,
                         "plugins reloaded"
                     );
-                    registry.replace(set);
                 }
             }
             Err(err) => {

@@ -619,3 +619,33 @@ impl Server {
             .to_string())
     }
 }
+
+/// Reads an HTTP/1.1 request head from a test upstream's connection:
+/// the path and the headers (names lower-cased). Bodies are not read.
+pub(crate) async fn read_request_head(
+    stream: &mut tokio::net::TcpStream,
+) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        anyhow::ensure!(n > 0 && buf.len() < 64 * 1024, "bad request head");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(idx) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break idx;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or("/")
+        .to_string();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((path, headers))
+}

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod conformance;
+mod external_idp;
 mod harness;
 mod interop;
 mod limits;

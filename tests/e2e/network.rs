@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{Server, Session, Setup, scratch_dir};
@@ -71,27 +71,7 @@ impl Upstream {
 }
 
 async fn serve(mut stream: TcpStream, recorder: Arc<Mutex<Vec<Seen>>>) -> anyhow::Result<()> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        anyhow::ensure!(n > 0 && buf.len() < 64 * 1024, "bad request head");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(idx) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break idx;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .unwrap_or("/")
-        .to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (path, headers) = crate::harness::read_request_head(&mut stream).await?;
     if let Ok(mut seen) = recorder.lock() {
         seen.push(Seen {
             path: path.clone(),
@@ -155,11 +135,13 @@ fn error_of(report: &Value) -> &str {
     report["error"].as_str().unwrap_or_default()
 }
 
+/// Reloads that brought in a new version of `fetch`, counted once the new
+/// set serves (the server logs "plugins reloaded" after the swap).
 fn loads_of_fetch(server: &Server) -> usize {
     server
         .stderr()
         .lines()
-        .filter(|l| l.contains("plugin loaded") && l.contains("\"plugin\":\"fetch\""))
+        .filter(|l| l.contains("plugins reloaded") && l.contains("fetch"))
         .count()
 }
 

@@ -41,6 +41,7 @@ pub(crate) struct RemoteKeys {
 impl RemoteKeys {
     pub(crate) fn new(issuer: String, jwks_uri: Option<String>) -> anyhow::Result<RemoteKeys> {
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(crate::tls::web_client_config()?)
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()?;

@@ -53,14 +53,7 @@ impl Outbound {
     /// the Mozilla roots (webpki-roots), as wasmtime's own default does.
     pub(crate) fn new(network_deny: &[String]) -> Result<Outbound, OutboundError> {
         let deny = DenyList::parse(network_deny)?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut config = crate::tls::web_client_config()?;
         // The connection below speaks HTTP/1.1 only.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Outbound {
