@@ -166,6 +166,11 @@ pub struct LimitsConfig {
     pub tool_calls_burst: u32,
     /// Per-tool overrides by exposed tool name.
     pub tools: BTreeMap<String, ToolLimit>,
+    /// Requests per minute per client address to the authorization
+    /// server's endpoints (`/token`, `/register`, `/authorize`, `/revoke`);
+    /// 0 disables.
+    pub auth_requests_per_minute: u32,
+    pub auth_burst: u32,
 }
 
 /// `[limits.tools.NAME]`.
@@ -192,6 +197,8 @@ impl Default for LimitsConfig {
             tool_calls_per_hour: 100,
             tool_calls_burst: 100,
             tools: BTreeMap::new(),
+            auth_requests_per_minute: 60,
+            auth_burst: 30,
         }
     }
 }

@@ -1365,3 +1365,85 @@ async fn auth_off_is_refused_off_loopback() -> anyhow::Result<()> {
     assert!(stderr.contains("loopback"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn users_added_on_the_command_line_can_sign_in() -> anyhow::Result<()> {
+    let server = Setup::new().bundled("devtools").start().await?;
+    let mut add = std::process::Command::new(crate::harness::toolhost_bin())
+        .args(["user", "add", "alice", "--groups", "dev,ops"])
+        .arg("--config")
+        .arg(&server.config_path)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().context("stdin")?;
+        stdin.write_all(b"correct horse battery\n")?;
+    }
+    let out = add.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = std::fs::read_to_string(server.data_dir.join("auth/users.toml"))?;
+    assert!(users.contains("$argon2id$") && !users.contains("correct horse"));
+
+    // A short password is refused.
+    let mut short = std::process::Command::new(crate::harness::toolhost_bin())
+        .args(["user", "add", "bob"])
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    {
+        use std::io::Write;
+        short.stdin.take().context("stdin")?.write_all(b"short\n")?;
+    }
+    assert!(!short.wait_with_output()?.status.success());
+
+    // Alice signs in (no restart needed) and her groups ride in the token.
+    let (status, client) = register(
+        &server,
+        json!({"redirect_uris": ["http://localhost:9/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await?;
+    assert_eq!(status, 201);
+    let client_id = client["client_id"].as_str().context("client_id")?;
+    let pkce = pkce("alice");
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb&code_challenge={}&code_challenge_method=S256&state=x",
+        base(&server),
+        pkce.challenge
+    );
+    let location = server
+        .sign_in(&url, "alice", "correct horse battery")
+        .await?;
+    let code = query_of(&location)["code"].clone();
+    let (status, tokens) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:9/cb"),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", client_id),
+        ],
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().context("access_token")?;
+    let payload = access.split('.').nth(1).context("payload")?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["groups"], json!(["dev", "ops"]));
+    assert_eq!(claims["aud"], server.url);
+    Ok(())
+}

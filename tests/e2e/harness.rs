@@ -137,11 +137,11 @@ impl Server {
                 .with_context(|| format!("copying {} (run `cargo xtask test`)", src.display()))?;
         }
         let config_path = root.join("toolhost.toml");
-        // Tests make more calls than the default hourly budget allows; tests
-        // of the limits set their own.
+        // Tests make more calls (and sign-ins) than the default budgets
+        // allow; tests of the limits set their own.
         let mut config = setup.config.clone();
         if !config.contains("[limits]") {
-            config.push_str("\n[limits]\ntool_calls_per_hour = 0\n");
+            config.push_str("\n[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 0\n");
         }
         // Many servers run at once: each gets its own metrics port.
         if !config.contains("[metrics]") {

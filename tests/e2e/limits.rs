@@ -196,3 +196,53 @@ async fn trusted_proxies_pass_the_allowlist_for_their_clients() -> anyhow::Resul
     assert_eq!(outside.status, 403);
     Ok(())
 }
+
+#[tokio::test]
+async fn auth_endpoints_are_limited_per_address() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .config("[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 60\nauth_burst = 3")
+        .start()
+        .await?;
+    let base = server.url.trim_end_matches("/mcp").to_string();
+    let token = |client: &str| {
+        server
+            .client
+            .post(format!("{base}/token"))
+            .form(&[("grant_type", "client_credentials"), ("client_id", client)])
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(token("th-nobody").await?.status(), 401, "within the burst");
+    }
+    let refused = token("th-nobody").await?;
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["error"], "too_many_requests");
+    // Registration shares the address's budget; the documents and /mcp do not.
+    let register = server
+        .client
+        .post(format!("{base}/register"))
+        .json(&json!({"redirect_uris": ["http://localhost:1/cb"]}))
+        .send()
+        .await?;
+    assert_eq!(register.status(), 429);
+    let metadata = server
+        .client
+        .get(format!("{base}/.well-known/oauth-authorization-server"))
+        .send()
+        .await?;
+    assert_eq!(metadata.status(), 200);
+    let session = server.session("2025-11-25").await?;
+    assert_eq!(
+        session.request("ping", json!({})).await?["result"],
+        json!({})
+    );
+    Ok(())
+}

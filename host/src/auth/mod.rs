@@ -25,7 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 
 pub use challenge::Challenge;
 pub use keys::KeyRing;
@@ -53,6 +53,8 @@ pub struct Auth {
     verifier: Option<Verifier>,
     policy: Policy,
     embedded: Option<Arc<issuer::Issuer>>,
+    /// Per-address budget of the issuer's endpoints.
+    endpoint_budget: Arc<crate::limits::AddressBudget>,
 }
 
 impl Auth {
@@ -110,6 +112,10 @@ impl Auth {
             verifier,
             policy: Policy::new(auth.rules.clone()),
             embedded,
+            endpoint_budget: Arc::new(crate::limits::AddressBudget::per_minute(
+                config.limits.auth_requests_per_minute,
+                config.limits.auth_burst,
+            )),
         }))
     }
 
@@ -148,11 +154,15 @@ impl Auth {
                 "/.well-known/oauth-protected-resource/mcp",
                 get(metadata.clone()),
             )
-            .route("/.well-known/oauth-protected-resource", get(metadata));
+            .route("/.well-known/oauth-protected-resource", get(metadata))
+            .route("/.well-known/{*rest}", any(not_found));
         if let Some(embedded) = &self.embedded {
-            router = router.merge(issuer::router(embedded.clone()));
+            router = router.merge(issuer::router(
+                embedded.clone(),
+                self.endpoint_budget.clone(),
+            ));
         }
-        router
+        router.layer(axum::middleware::map_response(json_client_errors))
     }
 
     /// RFC 9728 protected-resource metadata.
@@ -235,6 +245,41 @@ pub async fn require_token(
             )
         }
     }
+}
+
+async fn not_found() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": "not_found",
+            "error_description": "no such document on this server",
+        })),
+    )
+        .into_response()
+}
+
+/// OAuth clients parse error bodies as JSON; axum's own 4xx (wrong method,
+/// unreadable body) have none, so they get one here.
+async fn json_client_errors(response: Response) -> Response {
+    let status = response.status();
+    if !status.is_client_error() || response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let error = match status {
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        axum::http::StatusCode::NOT_FOUND => "not_found",
+        _ => "invalid_request",
+    };
+    let description = status.canonical_reason().unwrap_or("client error");
+    let mut json = (
+        status,
+        axum::Json(serde_json::json!({ "error": error, "error_description": description })),
+    )
+        .into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        json.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    json
 }
 
 fn bearer(value: &str) -> Option<&str> {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
 use super::client_ip::{ClientIp, resolve};
+use super::rate::AddressBudget;
 
 /// The allowlist and the proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
@@ -53,4 +54,39 @@ pub async fn client_ip_layer(
     // Outer layers (audit) only see the response, so the address rides back on it.
     response.extensions_mut().insert(ClientIp(ip));
     response
+}
+
+/// Charges each request to its client address; 429 with `Retry-After` and
+/// an OAuth-style JSON error when the address has spent its budget. For the
+/// unauthenticated endpoints, where there is no principal to charge.
+pub async fn address_budget_layer(
+    State(budget): State<Arc<AddressBudget>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let address = request
+        .extensions()
+        .get::<ClientIp>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
+    match budget.check(&address) {
+        Ok(()) => next.run(request).await,
+        Err(limited) => {
+            let wait = limited.retry_after.as_secs().max(1);
+            tracing::info!(%address, wait, "auth endpoint rate limited");
+            let body = serde_json::json!({
+                "error": "too_many_requests",
+                "error_description": format!(
+                    "too many requests from {address}: at most {} a minute; retry in {wait} s",
+                    limited.quota
+                ),
+            });
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
 }

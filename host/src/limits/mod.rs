@@ -8,5 +8,5 @@ mod layer;
 mod rate;
 
 pub use client_ip::{ClientIp, resolve};
-pub use layer::{Allowlist, client_ip_layer};
-pub use rate::{Limited, RateState, RateTable};
+pub use layer::{Allowlist, address_budget_layer, client_ip_layer};
+pub use rate::{AddressBudget, Limited, RateState, RateTable};

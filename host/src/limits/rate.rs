@@ -106,6 +106,42 @@ impl RateTable {
     }
 }
 
+/// A per-address budget for the unauthenticated endpoints (`/token`,
+/// `/register`, `/authorize`, `/revoke`), where no principal exists yet.
+pub struct AddressBudget {
+    budget: Option<Budget>,
+    clock: DefaultClock,
+    /// Checks since the last sweep of full budgets.
+    checks: std::sync::atomic::AtomicU32,
+}
+
+impl AddressBudget {
+    pub fn per_minute(per_minute: u32, burst: u32) -> AddressBudget {
+        AddressBudget {
+            budget: Budget::new("auth".into(), per_minute, burst, Duration::from_secs(60)),
+            clock: DefaultClock::default(),
+            checks: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Charges one request to `address`.
+    pub fn check(&self, address: &str) -> Result<(), Limited> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        // Bound memory without a timer: forget full budgets now and then.
+        if self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 4096
+            == 4095
+        {
+            budget.limiter.retain_recent();
+        }
+        budget.charge(address, 1, &self.clock).map(|_| ())
+    }
+}
+
 impl Budget {
     fn new(name: String, per_window: u32, burst: u32, window: Duration) -> Option<Budget> {
         let per_window_nz = NonZeroU32::new(per_window)?;
@@ -157,6 +193,22 @@ mod tests {
     fn table(toml_text: &str) -> RateTable {
         let config: LimitsConfig = toml::from_str(toml_text).expect("limits config");
         RateTable::new(&config)
+    }
+
+    #[test]
+    fn address_budgets_are_per_address() {
+        let budget = AddressBudget::per_minute(60, 2);
+        assert!(budget.check("192.0.2.1").is_ok());
+        assert!(budget.check("192.0.2.1").is_ok());
+        let refused = budget.check("192.0.2.1").expect_err("burst spent");
+        assert_eq!(refused.policy, "auth");
+        assert!(refused.retry_after <= Duration::from_secs(1));
+        assert!(
+            budget.check("192.0.2.2").is_ok(),
+            "another address has its own"
+        );
+        let off = AddressBudget::per_minute(0, 0);
+        assert!((0..100).all(|_| off.check("192.0.2.1").is_ok()));
     }
 
     #[test]

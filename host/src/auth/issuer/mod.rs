@@ -281,8 +281,9 @@ pub fn mint_offline(
     Ok(ring.sign(&claims)?)
 }
 
-/// The issuer's routes; CORS and rate limits are applied by the caller.
-pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
+/// The issuer's routes. The endpoints that act (as opposed to the
+/// well-known documents) are charged to the client address in `budget`.
+pub(crate) fn router(issuer: Arc<Issuer>, budget: Arc<crate::limits::AddressBudget>) -> Router {
     let metadata = {
         let issuer = issuer.clone();
         move || async move { axum::Json(issuer.metadata()) }
@@ -296,6 +297,15 @@ pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
             )
         }
     };
+    let endpoints = Router::new()
+        .route("/token", post(token::token))
+        .route("/revoke", post(token::revoke))
+        .route("/register", post(register::register))
+        .route("/authorize", get(authorize::show).post(authorize::submit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            budget,
+            crate::limits::address_budget_layer,
+        ));
     Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
@@ -303,10 +313,7 @@ pub(crate) fn router(issuer: Arc<Issuer>) -> Router {
         )
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/token", post(token::token))
-        .route("/revoke", post(token::revoke))
-        .route("/register", post(register::register))
-        .route("/authorize", get(authorize::show).post(authorize::submit))
+        .merge(endpoints)
         .with_state(issuer)
 }
 
