@@ -60,6 +60,15 @@ pub struct AuthConfig {
     pub key_rotation: Duration,
     /// Per-plugin / per-tool access rules on top of the `read`/`write` scopes.
     pub rules: Vec<AccessRule>,
+    /// Embedded issuer: accept Client ID Metadata Documents (a client_id
+    /// that is an https URL serving the client's metadata).
+    pub client_metadata_documents: bool,
+    /// Also fetch metadata documents from private and loopback addresses
+    /// (an internal network's clients). Off: only public addresses.
+    pub client_metadata_private_addresses: bool,
+    /// Extra CA certificate (PEM) trusted for metadata documents, besides
+    /// the Mozilla roots.
+    pub client_metadata_ca: Option<PathBuf>,
 }
 
 /// Where tokens come from.
@@ -88,6 +97,9 @@ impl Default for AuthConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             key_rotation: Duration::from_secs(3600),
             rules: Vec::new(),
+            client_metadata_documents: true,
+            client_metadata_private_addresses: false,
+            client_metadata_ca: None,
         }
     }
 }

@@ -1447,3 +1447,131 @@ async fn users_added_on_the_command_line_can_sign_in() -> anyhow::Result<()> {
     assert_eq!(claims["aud"], server.url);
     Ok(())
 }
+
+/// Serves `document` at `/client.json` over TLS on loopback, with a
+/// certificate for `localhost` whose PEM is written to `ca_path`.
+async fn serve_client_document(
+    ca_path: &Path,
+    document: impl Fn(&str) -> Value + Send + Sync + 'static,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    use tokio::io::AsyncWriteExt;
+    let key = rcgen::KeyPair::generate()?;
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.self_signed(&key)?;
+    std::fs::write(ca_path, cert.pem())?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!(
+        "https://localhost:{}/client.json",
+        listener.local_addr()?.port()
+    );
+    let document = std::sync::Arc::new(document);
+    let served_url = url.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, document, url) =
+                (acceptor.clone(), document.clone(), served_url.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await;
+                let body = document(&url).to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    Ok((url, task))
+}
+
+#[tokio::test]
+async fn clients_may_identify_with_a_metadata_document() -> anyhow::Result<()> {
+    let ca = crate::harness::scratch_dir("cimd").join("ca.pem");
+    let (client_id, document_server) = serve_client_document(&ca, |url| {
+        json!({
+            "client_id": url,
+            "client_name": "Document Client",
+            "redirect_uris": ["http://127.0.0.1:3000/callback"],
+            "token_endpoint_auth_method": "none",
+        })
+    })
+    .await?;
+    let server = Setup::new()
+        .bundled("devtools")
+        .config(&format!(
+            "[auth]\nclient_metadata_private_addresses = true\nclient_metadata_ca = \"{}\"",
+            ca.display()
+        ))
+        .start()
+        .await?;
+    let root = base(&server);
+    let metadata: Value = anonymous(&server)?
+        .get(format!("{root}/.well-known/oauth-authorization-server"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+
+    let pkce = pkce("cimd");
+    let encode = |text: &str| text.replace(':', "%3A").replace('/', "%2F");
+    let url = format!(
+        "{root}/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=c",
+        encode(&client_id),
+        encode("http://127.0.0.1:3000/callback"),
+        pkce.challenge
+    );
+    let location = server
+        .sign_in(&url, "admin", &server.admin_password()?)
+        .await?;
+    let code = query_of(&location)["code"].clone();
+    let (status, tokens) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:3000/callback"),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", &client_id),
+        ],
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().context("access_token")?;
+    let (status, body, _) = call_tool(
+        &server,
+        access,
+        "tools/call",
+        json!({"name": "whoami", "arguments": {}}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["client_id"],
+        client_id.as_str()
+    );
+
+    // A redirect the document does not list is refused on the page.
+    let res = anonymous(&server)?
+        .get(url.replace("127.0.0.1%3A3000", "127.0.0.1%3A3000%2Fother"))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    document_server.abort();
+    Ok(())
+}

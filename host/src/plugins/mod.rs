@@ -33,6 +33,9 @@ pub use bindings::{
 pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
 pub use input::{InputAsk, InputMode};
 pub use load::{LoadError, LoadedPlugin, ToolSpec};
+/// The private-network check, shared with the authorization server's
+/// fetches of client metadata documents.
+pub(crate) use network::{AddressClass, classify as classify_address};
 pub use registry::{PluginSet, Registry, RegistryError, ReloadReport, reload_dir};
 pub use store::{EVENT_QUEUE, LogLevel, PluginEvent};
 

@@ -130,11 +130,24 @@ pub(super) async fn show(
     let Some(client_id) = get("client_id") else {
         return error_page(StatusCode::BAD_REQUEST, "The request has no client_id.");
     };
-    let Some(client) = issuer.client(client_id) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This application is not registered with this server. It should register again.",
-        );
+    let client = match issuer.client(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This application is not registered with this server. It should register again.",
+            );
+        }
+        Err(err) => {
+            tracing::info!(
+                client = client_id,
+                "client metadata document refused: {err}"
+            );
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("This application's metadata cannot be used: {err}."),
+            );
+        }
     };
     let Some(redirect_uri) = get("redirect_uri") else {
         return error_page(StatusCode::BAD_REQUEST, "The request has no redirect_uri.");

@@ -10,6 +10,7 @@
 //! user sign in again.
 
 mod authorize;
+mod cimd;
 mod register;
 pub(crate) mod store;
 mod token;
@@ -38,6 +39,10 @@ pub struct Settings {
     pub resource: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// Accept Client ID Metadata Documents, and from where.
+    pub client_metadata_documents: bool,
+    pub client_metadata_private_addresses: bool,
+    pub client_metadata_ca: Option<PathBuf>,
 }
 
 /// What a token says about its holder.
@@ -71,6 +76,7 @@ pub struct Issuer {
     audit: AuditSink,
     /// Short-lived, single-use: sign-ins in progress, codes, browser sessions.
     flows: Mutex<authorize::Flows>,
+    documents: cimd::MetadataDocuments,
 }
 
 /// The deployment facts `toolhost token` needs to mint tokens offline,
@@ -96,7 +102,14 @@ impl Issuer {
         let path = auth_dir.join("issuer.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&published)?)
             .with_context(|| format!("writing {}", path.display()))?;
+        let documents = cimd::MetadataDocuments::new(
+            settings.client_metadata_documents,
+            settings.client_metadata_private_addresses,
+            settings.client_metadata_ca.as_deref(),
+        )
+        .context("setting up client metadata document fetches")?;
         Ok(Issuer {
+            documents,
             settings,
             ring,
             store,
@@ -172,8 +185,13 @@ impl Issuer {
         });
     }
 
-    fn client(&self, client_id: &str) -> Option<Client> {
-        self.store.read(|s| s.clients.get(client_id).cloned())
+    /// The client named `client_id`: registered, or described by the
+    /// metadata document at that URL.
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, cimd::CimdError> {
+        if cimd::is_document_url(client_id) && self.documents.enabled() {
+            return self.documents.client(client_id).await.map(Some);
+        }
+        Ok(self.store.read(|s| s.clients.get(client_id).cloned()))
     }
 
     /// Registers a confidential client for `client_credentials` (and, with
@@ -200,7 +218,7 @@ impl Issuer {
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
-            "client_id_metadata_document_supported": false,
+            "client_id_metadata_document_supported": self.documents.enabled(),
             // OpenID discovery requires these; toolhost issues no ID tokens.
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],

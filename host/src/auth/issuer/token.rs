@@ -83,7 +83,7 @@ fn invalid_client(description: &str, basic: bool) -> OAuthError {
 
 /// Authenticates the client by `client_secret_basic`, `client_secret_post`
 /// or, for public clients, `client_id` alone.
-pub(super) fn authenticate(
+pub(super) async fn authenticate(
     issuer: &Issuer,
     headers: &HeaderMap,
     form: &Form,
@@ -123,8 +123,10 @@ pub(super) fn authenticate(
             false,
         ),
     };
-    let Some(client) = issuer.client(&client_id) else {
-        return Err(invalid_client("unknown client; register again", by_header));
+    let client = match issuer.client(&client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Err(invalid_client("unknown client; register again", by_header)),
+        Err(err) => return Err(invalid_client(&err.to_string(), by_header)),
     };
     match (&client.secret_sha256, secret) {
         (None, None) => Ok(client),
@@ -166,7 +168,7 @@ pub(super) async fn token(
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
-    let client = match authenticate(&issuer, &headers, &form) {
+    let client = match authenticate(&issuer, &headers, &form).await {
         Ok(client) => client,
         Err(error) => return error.into_response(),
     };
@@ -418,7 +420,7 @@ pub(super) async fn revoke(
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
-    let client = match authenticate(&issuer, &headers, &form) {
+    let client = match authenticate(&issuer, &headers, &form).await {
         Ok(client) => client,
         Err(error) => return error.into_response(),
     };

@@ -20,7 +20,7 @@ mod credentials;
 mod grant;
 mod target;
 
-pub(crate) use address::Cidr;
+pub(crate) use address::{AddressClass, Cidr, classify};
 pub(crate) use allow::{AllowRule, DenyList, NetworkError};
 pub(crate) use credentials::{Credential, TemplatePart, parse_credential_template};
 pub(crate) use grant::{
