@@ -150,7 +150,7 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
         }
         Era::Stateless(_) => {
             let supports = stateless_supports(&params);
-            match replay_answers(state, &name, &arguments, &params) {
+            match replay_answers(state, &name, &arguments, &params, &ctx.principal.subject) {
                 Ok(answers) => (supports, InputMode::Replay(answers)),
                 Err(err) => return error_reply(&id, err),
             }
@@ -167,6 +167,7 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
     };
     let era = ctx.era;
     let owned_state = state.clone();
+    let caller = ctx.principal.subject.clone();
     let call = async move {
         let res = match set.find(&name) {
             Some((plugin, tool)) => {
@@ -174,7 +175,7 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
             }
             None => Err(CallError::Trap("the tool was unloaded".into())),
         };
-        outcome_answer(&owned_state, era, &name, &arguments, res)
+        outcome_answer(&owned_state, era, &name, &arguments, &caller, res)
     };
     let cancel = ctx
         .session
@@ -228,12 +229,13 @@ fn replay_answers(
     tool: &str,
     arguments: &Value,
     params: &Value,
+    caller: &str,
 ) -> Result<BTreeMap<String, String>, RpcError> {
     let mut answers = match params.get("requestState") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::String(token)) => state
             .state_key
-            .open(token, tool, arguments)
+            .open(token, tool, arguments, caller)
             .map_err(|e| RpcError::invalid_params(e.0))?,
         Some(_) => return Err(RpcError::invalid_params("requestState must be a string")),
     };
@@ -255,6 +257,7 @@ fn outcome_answer(
     era: Era,
     tool: &str,
     arguments: &Value,
+    caller: &str,
     res: Result<CallOutcome, CallError>,
 ) -> Answer {
     match res {
@@ -283,7 +286,7 @@ fn outcome_answer(
             Answer::Result(json!({
                 "resultType": "input_required",
                 "inputRequests": input_requests,
-                "requestState": state.state_key.seal(tool, arguments, &answered),
+                "requestState": state.state_key.seal(tool, arguments, caller, &answered),
             }))
         }
         Err(CallError::MissingCapability(names)) if era.is_stateless() => {

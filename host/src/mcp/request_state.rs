@@ -47,11 +47,12 @@ impl StateKey {
         Ok(StateKey(key))
     }
 
-    /// Seals the answers a call used, for the next round of `tool`.
+    /// Seals the answers a call used, for `caller`'s next round of `tool`.
     pub(crate) fn seal(
         &self,
         tool: &str,
         arguments: &Value,
+        caller: &str,
         answered: &BTreeMap<String, String>,
     ) -> String {
         let mut nonce = [0u8; 12];
@@ -59,6 +60,7 @@ impl StateKey {
         let payload = json!({
             "tool": tool,
             "args": digest(arguments),
+            "sub": caller,
             "answers": answered,
             "iat": now_secs(),
             "nonce": hex::encode(nonce),
@@ -68,12 +70,13 @@ impl StateKey {
         format!("{payload}.{tag}")
     }
 
-    /// Opens a state sealed for `tool` with these `arguments`.
+    /// Opens a state sealed for `caller`'s call of `tool` with these `arguments`.
     pub(crate) fn open(
         &self,
         token: &str,
         tool: &str,
         arguments: &Value,
+        caller: &str,
     ) -> Result<BTreeMap<String, String>, InvalidState> {
         if token.len() > MAX_STATE_BYTES {
             return Err(InvalidState("requestState is too large"));
@@ -96,6 +99,10 @@ impl StateKey {
             .ok_or(InvalidState("requestState is malformed"))?;
         if payload["tool"] != tool || payload["args"] != digest(arguments) {
             return Err(InvalidState("requestState belongs to a different call"));
+        }
+        // Answers one user gave must not be replayed by another.
+        if payload["sub"] != caller {
+            return Err(InvalidState("requestState belongs to a different caller"));
         }
         let issued = payload["iat"].as_u64().unwrap_or(0);
         if now_secs().saturating_sub(issued) > STATE_LIFETIME.as_secs() {
@@ -147,16 +154,25 @@ mod tests {
         let key = StateKey([7u8; 32]);
         let args = json!({"b": 1, "a": [true]});
         let answers = BTreeMap::from([("k".to_string(), "{\"action\":\"accept\"}".to_string())]);
-        let token = key.seal("tool", &args, &answers);
-        assert_eq!(key.open(&token, "tool", &args), Ok(answers.clone()));
+        let token = key.seal("tool", &args, "alice", &answers);
+        assert_eq!(
+            key.open(&token, "tool", &args, "alice"),
+            Ok(answers.clone())
+        );
         assert_ne!(
             token,
-            key.seal("tool", &args, &answers),
+            key.seal("tool", &args, "alice", &answers),
             "a nonce makes every state unique"
         );
+        let err = key
+            .open(&token, "tool", &args, "mallory")
+            .expect_err("another caller");
+        assert!(err.0.contains("different caller"), "{err:?}");
 
         let check = |token: &str, tool: &str, args: &Value, expect: &str| {
-            let err = key.open(token, tool, args).expect_err("must be refused");
+            let err = key
+                .open(token, tool, args, "alice")
+                .expect_err("must be refused");
             assert!(err.0.contains(expect), "{err:?}");
         };
         check(&format!("{token}-TAMPERED"), "tool", &args, "altered");
@@ -164,7 +180,7 @@ mod tests {
         check(&token, "tool", &json!({"b": 2}), "different call");
         check("no-dot", "tool", &args, "malformed");
         check(
-            &StateKey([8u8; 32]).seal("tool", &args, &answers),
+            &StateKey([8u8; 32]).seal("tool", &args, "alice", &answers),
             "tool",
             &args,
             "altered",
