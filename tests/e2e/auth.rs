@@ -14,7 +14,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{Server, Setup, client_builder, form_value, mint_token, set_cookies};
+use crate::harness::{
+    Server, Setup, client_builder, form_value, mint_token, set_cookies, tool_names,
+};
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"auth-e2e","version":"1"}}}"#;
 
@@ -516,18 +518,6 @@ async fn call_tool(
     Ok((reply.status, reply.json(), challenge))
 }
 
-fn tool_names(list: &Value) -> Vec<String> {
-    list["result"]["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn client_credentials_scopes_and_access_rules() -> anyhow::Result<()> {
     let server = Setup::new()
@@ -540,72 +530,45 @@ async fn client_credentials_scopes_and_access_rules() -> anyhow::Result<()> {
         .await?;
     let (id, secret) = server.add_client("ci-bot", "read write")?;
 
-    // Wrong secret, unknown client, and grants that do not exist here.
-    let (status, body) = token_request(
-        &server,
-        &[("grant_type", "client_credentials")],
-        Some((&id, "wrong")),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client")),
-        "{body}"
-    );
-    let (status, body) = token_request(
-        &server,
-        &[("grant_type", "client_credentials")],
-        Some(("th-nobody", "x")),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client")),
-        "{body}"
-    );
-    let (status, body) = token_request(
-        &server,
-        &[
-            ("grant_type", "password"),
-            ("username", "admin"),
-            ("password", "x"),
-        ],
-        Some((&id, &secret)),
-    )
-    .await?;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        matches!(
-            body["error"].as_str(),
-            Some("unauthorized_client" | "unsupported_grant_type")
+    // Wrong secret, unknown client, grants that do not exist here, scopes
+    // and resources that are not on offer: each with its status and error.
+    let cc = ("grant_type", "client_credentials");
+    // (form fields, Basic credentials, status, error)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, (&'a str, &'a str), u16, &'a str);
+    let refusals: Vec<Case<'_>> = vec![
+        (vec![cc], (&id, "wrong"), 401, "invalid_client"),
+        (vec![cc], ("th-nobody", "x"), 401, "invalid_client"),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("username", "admin"),
+                ("password", "x"),
+            ],
+            (&id, &secret),
+            400,
+            "unauthorized_client",
         ),
-        "{body}"
-    );
-    let (status, body) = token_request(
-        &server,
-        &[("grant_type", "client_credentials"), ("scope", "admin")],
-        Some((&id, &secret)),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope")),
-        "{body}"
-    );
-    let (status, body) = token_request(
-        &server,
-        &[
-            ("grant_type", "client_credentials"),
-            ("resource", "https://elsewhere.example/mcp"),
-        ],
-        Some((&id, &secret)),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_target")),
-        "{body}"
-    );
+        (
+            vec![cc, ("scope", "admin")],
+            (&id, &secret),
+            400,
+            "invalid_scope",
+        ),
+        (
+            vec![cc, ("resource", "https://elsewhere.example/mcp")],
+            (&id, &secret),
+            400,
+            "invalid_target",
+        ),
+    ];
+    for (form, basic, status, error) in refusals {
+        let (got, body) = token_request(&server, &form, Some(basic)).await?;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{form:?}: {body}"
+        );
+    }
 
     // A read-only token: read-only tools are listed and callable; a tool
     // that writes is hidden and refused with the scope it needs.

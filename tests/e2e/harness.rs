@@ -649,3 +649,16 @@ pub(crate) async fn read_request_head(
         .collect();
     Ok((path, headers))
 }
+
+/// The tool names in a `tools/list` response.
+pub(crate) fn tool_names(list: &Value) -> Vec<String> {
+    list["result"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

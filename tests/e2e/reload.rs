@@ -24,15 +24,7 @@ fn bundled(name: &str) -> std::path::PathBuf {
 
 async fn tool_names(session: &Session<'_>) -> anyhow::Result<Vec<String>> {
     let list = session.request("tools/list", json!({})).await?;
-    Ok(list["result"]["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(crate::harness::tool_names(&list))
 }
 
 /// Polls until `check` holds on the tool list, for at most `limit`.

@@ -52,6 +52,11 @@ struct StoredKey {
     retired_ms: Option<u64>,
     /// PKCS#8 DER, base64.
     pkcs8: String,
+    /// The public half as a JWK, so start-up verifies without parsing the
+    /// private key (which costs aws-lc's RNG initialisation on the
+    /// critical path). Derived from `pkcs8` when absent.
+    #[serde(default)]
+    public: Option<Jwk>,
 }
 
 struct SigningKey {
@@ -62,16 +67,23 @@ struct SigningKey {
 }
 
 impl SigningKey {
-    fn from_stored(stored: StoredKey) -> Result<SigningKey, String> {
+    fn from_stored(mut stored: StoredKey) -> Result<SigningKey, String> {
         let der = STANDARD
             .decode(&stored.pkcs8)
             .map_err(|e| format!("key {}: {e}", stored.kid))?;
         let encoding = EncodingKey::from_ec_der(&der);
-        let mut jwk = Jwk::from_encoding_key(&encoding, ALGORITHM)
-            .map_err(|e| format!("key {}: {e}", stored.kid))?;
-        jwk.common.key_id = Some(stored.kid.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
+        let jwk = match stored.public.clone() {
+            Some(jwk) => jwk,
+            None => {
+                let mut jwk = Jwk::from_encoding_key(&encoding, ALGORITHM)
+                    .map_err(|e| format!("key {}: {e}", stored.kid))?;
+                jwk.common.key_id = Some(stored.kid.clone());
+                jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+                jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
+                stored.public = Some(jwk.clone());
+                jwk
+            }
+        };
         let decoding =
             DecodingKey::from_jwk(&jwk).map_err(|e| format!("key {}: {e}", stored.kid))?;
         Ok(SigningKey {
@@ -92,6 +104,7 @@ impl SigningKey {
             created_ms: now_ms,
             retired_ms: None,
             pkcs8: STANDARD.encode(pair.serialize_der()),
+            public: None,
         };
         SigningKey::from_stored(stored).map_err(KeyError::Generate)
     }
@@ -124,6 +137,7 @@ impl KeyRing {
         retain: Duration,
     ) -> Result<KeyRing, KeyError> {
         let path = auth_dir.join("keys.json");
+        let mut upgrade = false;
         let keys = match std::fs::read(&path) {
             Ok(bytes) => {
                 let stored: StoredKeys =
@@ -131,6 +145,7 @@ impl KeyRing {
                         path: path.clone(),
                         message: e.to_string(),
                     })?;
+                upgrade = stored.keys.iter().any(|k| k.public.is_none());
                 stored
                     .keys
                     .into_iter()
@@ -153,6 +168,10 @@ impl KeyRing {
         };
         if ring.current().is_none() {
             ring.rotate(now_ms())?;
+        } else if upgrade {
+            // Written once with the public halves, so later starts skip
+            // deriving them.
+            ring.rotate_inner(now_ms(), false)?;
         }
         Ok(ring)
     }

@@ -2,6 +2,7 @@
 //! start-up sequence. The top of the dependency graph; nothing imports it.
 
 mod admin;
+mod snippets;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ enum Command {
     /// Manage the users who sign in to the embedded authorization server.
     #[command(subcommand)]
     User(admin::UserCommand),
+    /// Print the configuration an MCP client (Claude Code, VS Code, Cursor)
+    /// needs to use a toolhost server.
+    Config(snippets::ConfigArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Token(args) => admin::token(args),
         Command::Client(command) => admin::client(command),
         Command::User(command) => admin::user(command),
+        Command::Config(args) => snippets::run(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -331,15 +336,12 @@ fn print_banner(
             );
         }
     }
-    let client_config = serde_json::json!({
-        "mcpServers": { "toolhost": { "type": "http", "url": mcp_url } }
-    });
+    let (_, json) = snippets::render(snippets::ClientKind::Json, "toolhost", &mcp_url);
+    let (_, claude) = snippets::render(snippets::ClientKind::Claude, "toolhost", &mcp_url);
     println!("Connect a client with this configuration:");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&client_config).unwrap_or_default()
-    );
-    println!("  or: claude mcp add --transport http toolhost {mcp_url}");
+    println!("{json}");
+    println!("  or: {claude}");
+    println!("  (`toolhost config claude|vscode|cursor|json URL` prints it for each client)");
 }
 
 fn print_auth(config: &Config, base_url: &str, auth: &Auth, first_password: Option<&str>) {

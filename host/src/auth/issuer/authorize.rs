@@ -222,13 +222,7 @@ pub(super) async fn show(
         expires: store::now() + FLOW_TTL_SECS,
         attempts: 0,
     };
-    let session = cookie(&headers, SESSION_COOKIE).and_then(|id| {
-        issuer
-            .flows()
-            .sessions
-            .get(id)
-            .map(|s| (s.subject.clone(), s.groups.clone()))
-    });
+    let session = issuer.signed_in(&headers);
     if let Some((subject, groups)) = &session
         && issuer.consented(subject, &pending.client_id, &pending.scopes)
     {
@@ -298,13 +292,7 @@ pub(super) async fn submit(
             ],
         );
     }
-    let session = cookie(&headers, SESSION_COOKIE).and_then(|id| {
-        issuer
-            .flows()
-            .sessions
-            .get(id)
-            .map(|s| (s.subject.clone(), s.groups.clone()))
-    });
+    let session = issuer.signed_in(&headers);
     let (subject, groups, new_session) = match session {
         Some((subject, groups)) => (subject, groups, None),
         None => {
@@ -411,6 +399,15 @@ fn wrong_password(
 }
 
 impl Issuer {
+    /// The user this browser is signed in as (subject and groups), if any.
+    fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        self.flows()
+            .sessions
+            .get(id)
+            .map(|s| (s.subject.clone(), s.groups.clone()))
+    }
+
     fn consented(&self, subject: &str, client_id: &str, scopes: &[String]) -> bool {
         self.store.read(|s| {
             s.consents

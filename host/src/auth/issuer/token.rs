@@ -159,17 +159,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The form of a request to `/token` or `/revoke` and the client that
+/// authenticated it.
+async fn authenticated_form(
+    issuer: &Issuer,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Form, Client), OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let client = authenticate(issuer, headers, &form).await?;
+    Ok((form, client))
+}
+
 pub(super) async fn token(
     State(issuer): State<Arc<Issuer>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body) {
-        Ok(form) => form,
-        Err(error) => return error.into_response(),
-    };
-    let client = match authenticate(&issuer, &headers, &form).await {
-        Ok(client) => client,
+    let (form, client) = match authenticated_form(&issuer, &headers, &body).await {
+        Ok(pair) => pair,
         Err(error) => return error.into_response(),
     };
     if let Some(resource) = form.get("resource")
@@ -416,12 +424,8 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body) {
-        Ok(form) => form,
-        Err(error) => return error.into_response(),
-    };
-    let client = match authenticate(&issuer, &headers, &form).await {
-        Ok(client) => client,
+    let (form, client) = match authenticated_form(&issuer, &headers, &body).await {
+        Ok(pair) => pair,
         Err(error) => return error.into_response(),
     };
     let token = match form.require("token") {
