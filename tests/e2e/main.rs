@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod cli;
 mod conformance;
 mod external_idp;
 mod harness;

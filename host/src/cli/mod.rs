@@ -2,6 +2,7 @@
 //! start-up sequence. The top of the dependency graph; nothing imports it.
 
 mod admin;
+mod remote;
 mod snippets;
 
 use std::net::SocketAddr;
@@ -48,6 +49,14 @@ enum Command {
     /// Print the configuration an MCP client (Claude Code, VS Code, Cursor)
     /// needs to use a toolhost server.
     Config(snippets::ConfigArgs),
+    /// Sign in to a toolhost server (browser, or --client-credentials).
+    Login(remote::LoginArgs),
+    /// Revoke and forget the sign-in to a server.
+    Logout(remote::LogoutArgs),
+    /// List the tools you may call.
+    Tools(remote::ToolsArgs),
+    /// Call a tool; exits with status 1 when the tool reports an error.
+    Call(remote::CallArgs),
 }
 
 #[derive(Subcommand)]
@@ -101,6 +110,17 @@ pub fn run() -> ExitCode {
         Command::Client(command) => admin::client(command),
         Command::User(command) => admin::user(command),
         Command::Config(args) => snippets::run(args),
+        Command::Login(args) => client_runtime().and_then(|rt| rt.block_on(remote::login(args))),
+        Command::Logout(args) => client_runtime().and_then(|rt| rt.block_on(remote::logout(args))),
+        Command::Tools(args) => client_runtime().and_then(|rt| rt.block_on(remote::tools(args))),
+        Command::Call(args) => {
+            match client_runtime().and_then(|rt| rt.block_on(remote::call(args))) {
+                // The tool ran and reported an error: its output is printed.
+                Ok(true) => return ExitCode::from(1),
+                Ok(false) => Ok(()),
+                Err(err) => Err(err),
+            }
+        }
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,6 +129,14 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The client commands make a handful of requests: one thread suffices.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Strategy: load and validate everything that can fail (config, plugins,
