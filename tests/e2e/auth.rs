@@ -779,38 +779,30 @@ async fn authorization_code_with_pkce_and_rotating_refresh_tokens() -> anyhow::R
     let root = base(&server);
     let password = server.admin_password()?;
 
-    // Registration refuses redirects that run in the browser and grants that
-    // act without a user.
-    let (status, body) = register(
-        &server,
-        json!({"redirect_uris": ["javascript:alert(1)"], "token_endpoint_auth_method": "none"}),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_redirect_uri")),
-        "{body}"
-    );
-    let (status, body) = register(
-        &server,
-        json!({"redirect_uris": ["http://evil.example/cb"], "token_endpoint_auth_method": "none"}),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_redirect_uri")),
-        "{body}"
-    );
-    let (status, body) = register(
-        &server,
-        json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["client_credentials"]}),
-    )
-    .await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_client_metadata")),
-        "{body}"
-    );
+    // Registration refuses redirects that run in the browser or leave the
+    // machine over plain http, and grants that act without a user.
+    let refusals = [
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"], "token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["http://evil.example/cb"], "token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+    ];
+    for (request, error) in refusals {
+        let (status, body) = register(&server, request.clone()).await?;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(error)),
+            "{request}: {body}"
+        );
+    }
     let (status, client) = register(
         &server,
         json!({

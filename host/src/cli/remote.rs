@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 
+use super::snippets::normalize;
 use crate::client::credentials::Store;
 use crate::client::{Remote, Repeat, http_client, oauth};
 
@@ -43,15 +44,6 @@ impl ServerArgs {
             store,
             self.verbose,
         )
-    }
-}
-
-fn normalize(url: &str) -> String {
-    let url = url.trim_end_matches('/');
-    if url.ends_with("/mcp") {
-        url.to_string()
-    } else {
-        format!("{url}/mcp")
     }
 }
 

@@ -66,7 +66,7 @@ pub(super) fn run(args: ConfigArgs) -> anyhow::Result<()> {
 }
 
 /// Accepts the base URL too: clients need the `/mcp` endpoint.
-fn normalize(url: &str) -> String {
+pub(super) fn normalize(url: &str) -> String {
     let url = url.trim_end_matches('/');
     if url.ends_with("/mcp") {
         url.to_string()
