@@ -1530,3 +1530,95 @@ async fn clients_may_identify_with_a_metadata_document() -> anyhow::Result<()> {
     document_server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn device_codes_are_polled_politely_and_can_be_refused() -> anyhow::Result<()> {
+    let server = Setup::new().start().await?;
+    let root = base(&server);
+    let (status, client) = register(
+        &server,
+        json!({"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "token_endpoint_auth_method": "none"}),
+    )
+    .await?;
+    assert_eq!(status, 201, "{client}");
+    let client_id = client["client_id"].as_str().context("client_id")?;
+    let http = anonymous(&server)?;
+    let started: Value = http
+        .post(format!("{root}/device_authorization"))
+        .form(&[("client_id", client_id), ("scope", "read")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let device_code = started["device_code"].as_str().context("device_code")?;
+    let user_code = started["user_code"].as_str().context("user_code")?;
+    assert_eq!(started["interval"], 5);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", device_code),
+        ("client_id", client_id),
+    ];
+    let poll = || token_request(&server, &form, None);
+    let (status, body) = poll().await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    let (status, body) = poll().await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("slow_down")),
+        "polling at once"
+    );
+
+    // The approval page wants its own cookie: a forged POST is refused.
+    let page = http
+        .get(format!(
+            "{root}/device?user_code={}",
+            user_code.to_lowercase()
+        ))
+        .send()
+        .await?;
+    let cookies = set_cookies(&page).join("; ");
+    let html = page.text().await?;
+    let csrf = form_value(&html, "csrf").context("csrf")?;
+    let forged = http
+        .post(format!("{root}/device"))
+        .form(&[
+            ("user_code", user_code),
+            ("csrf", csrf.as_str()),
+            ("action", "allow"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(forged.status(), 403);
+    let refused = http
+        .post(format!("{root}/device"))
+        .header("cookie", cookies)
+        .form(&[
+            ("user_code", user_code),
+            ("csrf", csrf.as_str()),
+            ("action", "deny"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 200);
+    let (status, body) = poll().await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied"))
+    );
+    let (status, body) = poll().await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("expired_token")),
+        "a code answers once"
+    );
+    // An unknown code is an error on the page, not a crash.
+    let unknown = http
+        .get(format!("{root}/device?user_code=BBBB-BBBB"))
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), 404);
+    Ok(())
+}

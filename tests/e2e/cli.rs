@@ -241,3 +241,77 @@ async fn a_rate_limit_is_waited_out() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_machine_without_a_browser_signs_in_with_a_code() -> anyhow::Result<()> {
+    let server = Setup::new().bundled("devtools").start().await?;
+    let credentials = credentials_file();
+    let mut login = cli(&server, &credentials);
+    login
+        .args(["login", &server.url, "--device"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = login.spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+        while let Some(line) = lines.next() {
+            if line.starts_with("On any device, open")
+                && let (Some(link), Some(code_line)) = (lines.next(), lines.next())
+            {
+                let _ = tx.send((link, code_line));
+            }
+        }
+    });
+    let (link, code_line) =
+        tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+            .await?
+            .context("the CLI never printed the device link")?;
+    let code = code_line.rsplit(' ').next().unwrap_or_default().to_string();
+    assert!(
+        link.contains(&format!("user_code={code}")),
+        "{link} / {code_line}"
+    );
+
+    // Someone opens the link on another machine and approves.
+    let browser = crate::harness::client_builder(&server.cert_path, None)?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = browser.get(&link).send().await?;
+    let cookies = crate::harness::set_cookies(&page).join("; ");
+    let html = page.text().await?;
+    assert!(html.contains(&code), "the page shows the code to check");
+    let csrf = crate::harness::form_value(&html, "csrf").context("csrf")?;
+    let base = server.url.trim_end_matches("/mcp");
+    let password = server.admin_password()?;
+    let answer = browser
+        .post(format!("{base}/device"))
+        .header("cookie", cookies)
+        .form(&[
+            ("user_code", code.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", password.as_str()),
+            ("action", "allow"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(answer.status(), 200);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("as admin"),
+        "{}",
+        text(&out.stdout)
+    );
+    let mut call = cli(&server, &credentials);
+    call.args(["call", "whoami"]);
+    let out = run(call)?;
+    assert!(
+        text(&out.stdout).contains("subject: admin"),
+        "{}",
+        text(&out.stdout)
+    );
+    Ok(())
+}

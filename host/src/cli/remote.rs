@@ -61,6 +61,10 @@ pub(super) struct LoginArgs {
     /// Print the sign-in URL instead of opening a browser.
     #[arg(long)]
     no_browser: bool,
+    /// Sign in from a machine without a browser (over SSH): open the
+    /// printed link anywhere and enter the code (RFC 8628).
+    #[arg(long, conflicts_with = "client_credentials")]
+    device: bool,
     /// A CA certificate (PEM) to trust besides the system's.
     #[arg(long, env = "TOOLHOST_CA_CERT")]
     ca_cert: Option<PathBuf>,
@@ -75,6 +79,11 @@ pub(super) async fn login(args: LoginArgs) -> anyhow::Result<()> {
         let secret =
             std::env::var("TOOLHOST_CLIENT_SECRET").context("set TOOLHOST_CLIENT_SECRET")?;
         oauth::client_credentials(&http, &endpoints, &url, &id, &secret, Some(&args.scope)).await?
+    } else if args.device {
+        oauth::device_flow(&http, &endpoints, &url, &args.scope, |link, code| {
+            eprintln!("On any device, open\n{link}\nand check that it shows the code {code}");
+        })
+        .await?
     } else {
         let open = !args.no_browser;
         oauth::code_flow(&http, &endpoints, &url, &args.scope, |link| {

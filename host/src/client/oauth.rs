@@ -26,6 +26,7 @@ pub struct Endpoints {
     pub token: String,
     pub registration: Option<String>,
     pub revocation: Option<String>,
+    pub device_authorization: Option<String>,
 }
 
 fn with_well_known(url: &reqwest::Url, document: &str) -> String {
@@ -69,6 +70,7 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<E
         token: field("token_endpoint").context("no token_endpoint")?,
         registration: field("registration_endpoint"),
         revocation: field("revocation_endpoint"),
+        device_authorization: field("device_authorization_endpoint"),
         issuer,
     })
 }
@@ -177,6 +179,7 @@ pub async fn renew(
         token: stored.token_endpoint.clone(),
         registration: None,
         revocation: stored.revocation_endpoint.clone(),
+        device_authorization: None,
     };
     if let Some(secret) = &stored.client_secret {
         let scope = (!stored.scope.is_empty()).then_some(stored.scope.as_str());
@@ -321,6 +324,109 @@ pub async fn code_flow(
     )
     .await?;
     credential(endpoints, &client_id, None, &body, None)
+}
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The device authorization grant (RFC 8628), for machines without a
+/// browser: `show` gets the URL to open elsewhere and the code to enter;
+/// then the CLI polls until the user has answered.
+pub async fn device_flow(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    resource: &str,
+    scope: &str,
+    show: impl FnOnce(&str, &str),
+) -> anyhow::Result<Credential> {
+    let device_endpoint = endpoints
+        .device_authorization
+        .as_deref()
+        .context("the authorization server offers no device sign-in")?;
+    let client_id = register(
+        http,
+        endpoints,
+        serde_json::json!({
+            "client_name": "toolhost CLI (device)",
+            "grant_types": [DEVICE_GRANT, "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        }),
+    )
+    .await?;
+    let started = token_request(
+        http,
+        device_endpoint,
+        &[
+            ("client_id", &client_id),
+            ("scope", scope),
+            ("resource", resource),
+        ],
+        None,
+    )
+    .await?;
+    let device_code = started["device_code"].as_str().context("no device_code")?;
+    let user_code = started["user_code"].as_str().context("no user_code")?;
+    let link = started["verification_uri_complete"]
+        .as_str()
+        .or_else(|| started["verification_uri"].as_str())
+        .context("no verification_uri")?;
+    show(link, user_code);
+    let deadline = std::time::Instant::now()
+        + Duration::from_secs(started["expires_in"].as_u64().unwrap_or(600));
+    let mut interval = Duration::from_secs(started["interval"].as_u64().unwrap_or(5));
+    loop {
+        tokio::time::sleep(interval).await;
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the code expired before anyone approved it; run `toolhost login --device` again"
+            );
+        }
+        let response = http
+            .post(&endpoints.token)
+            .form(&[
+                ("grant_type", DEVICE_GRANT),
+                ("device_code", device_code),
+                ("client_id", &client_id),
+            ])
+            .send()
+            .await?;
+        let ok = response.status().is_success();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if ok {
+            return credential(endpoints, &client_id, None, &body, None);
+        }
+        match body["error"].as_str() {
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += Duration::from_secs(5),
+            Some("access_denied") => bail!("the sign-in was refused"),
+            Some("expired_token") => bail!("the code expired; run `toolhost login --device` again"),
+            _ => bail!("device sign-in failed: {body}"),
+        }
+    }
+}
+
+/// Dynamic registration of the CLI as a public client; returns its id.
+async fn register(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    metadata: Value,
+) -> anyhow::Result<String> {
+    let registration = endpoints
+        .registration
+        .as_deref()
+        .context("the authorization server offers no registration; use --client-credentials")?;
+    let registered: Value = http
+        .post(registration)
+        .json(&metadata)
+        .send()
+        .await?
+        .error_for_status()
+        .context("registering the CLI")?
+        .json()
+        .await?;
+    Ok(registered["client_id"]
+        .as_str()
+        .context("registration returned no client_id")?
+        .to_string())
 }
 
 /// Serves the one redirect the browser makes; returns its query.

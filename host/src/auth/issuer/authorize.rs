@@ -400,7 +400,7 @@ fn wrong_password(
 
 impl Issuer {
     /// The user this browser is signed in as (subject and groups), if any.
-    fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
+    pub(super) fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
         let id = cookie(headers, SESSION_COOKIE)?;
         self.flows()
             .sessions
@@ -466,14 +466,14 @@ fn redirect_with(uri: &str, params: &[(&str, &str)]) -> Response {
     response
 }
 
-fn display_name(client: &Client) -> String {
+pub(super) fn display_name(client: &Client) -> String {
     client
         .client_name
         .clone()
         .unwrap_or_else(|| client.client_id.clone())
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -485,7 +485,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
 }
 
-fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64) {
+pub(super) fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64) {
     let cookie =
         format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -493,7 +493,7 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64) {
     }
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '&' => "&amp;".to_string(),
@@ -541,14 +541,14 @@ fn form_html(
     )
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     page(
         status,
         &format!("<h1>Cannot sign in</h1>\n<p>{}</p>", escape(message)),
     )
 }
 
-fn page(status: StatusCode, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>toolhost</title>\

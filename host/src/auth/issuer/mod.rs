@@ -11,6 +11,7 @@
 
 mod authorize;
 mod cimd;
+mod device;
 mod register;
 pub(crate) mod store;
 mod token;
@@ -76,6 +77,8 @@ pub struct Issuer {
     audit: AuditSink,
     /// Short-lived, single-use: sign-ins in progress, codes, browser sessions.
     flows: Mutex<authorize::Flows>,
+    /// Device authorization grants in flight (RFC 8628).
+    devices: Mutex<device::Devices>,
     documents: cimd::MetadataDocuments,
 }
 
@@ -116,6 +119,7 @@ impl Issuer {
             users_path: users::users_path(auth_dir),
             audit,
             flows: Mutex::new(authorize::Flows::default()),
+            devices: Mutex::new(device::Devices::default()),
         })
     }
 
@@ -208,12 +212,13 @@ impl Issuer {
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
             "registration_endpoint": format!("{base}/register"),
+            "device_authorization_endpoint": format!("{base}/device_authorization"),
             "revocation_endpoint": format!("{base}/revoke"),
             "jwks_uri": format!("{base}/.well-known/jwks.json"),
             "scopes_supported": ["read", "write"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", device::GRANT_TYPE],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
@@ -320,6 +325,8 @@ pub(crate) fn router(issuer: Arc<Issuer>, budget: Arc<crate::limits::AddressBudg
         .route("/revoke", post(token::revoke))
         .route("/register", post(register::register))
         .route("/authorize", get(authorize::show).post(authorize::submit))
+        .route("/device_authorization", post(device::start))
+        .route("/device", get(device::show).post(device::submit))
         .route_layer(axum::middleware::from_fn_with_state(
             budget,
             crate::limits::address_budget_layer,

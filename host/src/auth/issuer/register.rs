@@ -79,10 +79,10 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
     let grant_types = request
         .grant_types
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    if let Some(grant) = grant_types
-        .iter()
-        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
-    {
+    if let Some(grant) = grant_types.iter().find(|g| {
+        !matches!(g.as_str(), "authorization_code" | "refresh_token")
+            && g.as_str() != super::device::GRANT_TYPE
+    }) {
         return invalid_metadata(&format!(
             "grant type {grant:?} cannot be registered dynamically; ask an operator for a client"
         ));
@@ -92,7 +92,11 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
     {
         return invalid_metadata("only the code response type is supported");
     }
-    if request.redirect_uris.is_empty() || request.redirect_uris.len() > MAX_REDIRECT_URIS {
+    // A device-grant client has nowhere to be redirected to.
+    let needs_redirect = grant_types.iter().any(|g| g == "authorization_code");
+    if (needs_redirect && request.redirect_uris.is_empty())
+        || request.redirect_uris.len() > MAX_REDIRECT_URIS
+    {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_redirect_uri",

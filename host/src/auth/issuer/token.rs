@@ -161,7 +161,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The form of a request to `/token` or `/revoke` and the client that
 /// authenticated it.
-async fn authenticated_form(
+pub(super) async fn authenticated_form(
     issuer: &Issuer,
     headers: &HeaderMap,
     body: &[u8],
@@ -209,6 +209,8 @@ pub(super) async fn token(
         "client_credentials" => client_credentials(&issuer, &client, &form),
         "authorization_code" => authorization_code(&issuer, &client, &form),
         "refresh_token" => refresh(&issuer, &client, &form),
+        super::device::GRANT_TYPE => super::device::poll(&issuer, &client, &form)
+            .and_then(|grant| issue(&issuer, &grant, Some(store::random_id()))),
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",

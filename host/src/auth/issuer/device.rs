@@ -1,0 +1,418 @@
+//! The device authorization grant (RFC 8628), for signing in where there is
+//! no browser (over SSH): the client gets a short user code and a URL, the
+//! user opens the URL anywhere, signs in and enters the code, and the client
+//! polls `/token` until the user has approved or refused.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::authorize::{cookie, display_name, error_page, escape, page, set_cookie};
+use super::store::{self, Client};
+use super::token::{Form, authenticated_form};
+use super::{Grant, Issuer, OAuthError, users};
+use crate::audit::Event;
+use crate::auth::principal::parse_scopes;
+
+pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+const CODE_TTL_SECS: u64 = 600;
+const INTERVAL_SECS: u64 = 5;
+const FORM_COOKIE: &str = "__Host-toolhost-device";
+/// Consonants only: no vowels means no words, and nothing to confuse
+/// (RFC 8628 §6.1).
+const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+const MAX_DEVICES: usize = 10_000;
+
+#[derive(Clone)]
+enum Status {
+    Pending,
+    Approved {
+        subject: String,
+        groups: Vec<String>,
+    },
+    Denied,
+}
+
+#[derive(Clone)]
+struct Device {
+    client_id: String,
+    client_name: String,
+    scopes: Vec<String>,
+    user_code: String,
+    expires: u64,
+    interval: u64,
+    last_poll: u64,
+    status: Status,
+    /// Ties the approval form to the browser that opened it.
+    csrf: String,
+}
+
+/// Device codes in flight, by device code; user codes point at them.
+#[derive(Default)]
+pub(crate) struct Devices {
+    by_device_code: HashMap<String, Device>,
+    by_user_code: HashMap<String, String>,
+}
+
+impl Devices {
+    fn prune(&mut self, now: u64) {
+        self.by_device_code.retain(|_, d| d.expires > now);
+        let live = &self.by_device_code;
+        self.by_user_code.retain(|_, code| live.contains_key(code));
+    }
+}
+
+fn user_code() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let letters: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{}", &letters[..4], &letters[4..])
+}
+
+/// What users type: case and separators do not matter.
+fn normalize_user_code(text: &str) -> String {
+    let letters: String = text
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if letters.len() == 8 {
+        format!("{}-{}", &letters[..4], &letters[4..])
+    } else {
+        letters
+    }
+}
+
+impl Issuer {
+    fn devices(&self) -> std::sync::MutexGuard<'_, Devices> {
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        devices.prune(store::now());
+        devices
+    }
+}
+
+/// `POST /device_authorization`.
+pub(super) async fn start(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (form, client) = match authenticated_form(&issuer, &headers, &body).await {
+        Ok(pair) => pair,
+        Err(error) => return error.into_response(),
+    };
+    if !client.grant_types.iter().any(|g| g == GRANT_TYPE) {
+        return OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "this client did not register the device_code grant",
+        )
+        .into_response();
+    }
+    let allowed = parse_scopes(&client.scope);
+    let scopes = match form.get("scope") {
+        None => allowed,
+        Some(requested) => {
+            let requested = parse_scopes(requested);
+            if requested.iter().any(|s| !allowed.contains(s)) {
+                return OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "a requested scope is not available",
+                )
+                .into_response();
+            }
+            requested
+        }
+    };
+    let device_code = store::random_secret();
+    let code = user_code();
+    let device = Device {
+        client_id: client.client_id.clone(),
+        client_name: display_name(&client),
+        scopes,
+        user_code: code.clone(),
+        expires: store::now() + CODE_TTL_SECS,
+        interval: INTERVAL_SECS,
+        last_poll: 0,
+        status: Status::Pending,
+        csrf: store::random_secret(),
+    };
+    {
+        let mut devices = issuer.devices();
+        if devices.by_device_code.len() >= MAX_DEVICES {
+            return OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "too many sign-ins in progress",
+            )
+            .into_response();
+        }
+        devices
+            .by_user_code
+            .insert(code.clone(), device_code.clone());
+        devices.by_device_code.insert(device_code.clone(), device);
+    }
+    let verification = format!("{}/device", issuer.settings.issuer);
+    (
+        StatusCode::OK,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({
+            "device_code": device_code,
+            "user_code": code,
+            "verification_uri": verification,
+            "verification_uri_complete": format!("{verification}?user_code={code}"),
+            "expires_in": CODE_TTL_SECS,
+            "interval": INTERVAL_SECS,
+        })),
+    )
+        .into_response()
+}
+
+/// The `/token` grant: pending, slow down, refused, expired, or tokens.
+pub(super) fn poll(issuer: &Issuer, client: &Client, form: &Form) -> Result<Grant, OAuthError> {
+    let device_code = form.get("device_code").ok_or_else(|| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "missing parameter device_code",
+        )
+    })?;
+    let now = store::now();
+    let mut devices = issuer.devices();
+    let Some(device) = devices.by_device_code.get_mut(device_code) else {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "expired_token",
+            "the device code has expired; start again",
+        ));
+    };
+    if device.client_id != client.client_id {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "the device code belongs to another client",
+        ));
+    }
+    match device.status.clone() {
+        Status::Pending => {
+            let too_soon = now < device.last_poll + device.interval;
+            device.last_poll = now;
+            if too_soon {
+                device.interval += 5;
+                Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "slow_down",
+                    "polling too often",
+                ))
+            } else {
+                Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "authorization_pending",
+                    "the user has not answered yet",
+                ))
+            }
+        }
+        Status::Denied => {
+            devices.by_device_code.remove(device_code);
+            Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "access_denied",
+                "the user declined",
+            ))
+        }
+        Status::Approved { subject, groups } => {
+            let scopes = device.scopes.clone();
+            devices.by_device_code.remove(device_code);
+            Ok(Grant {
+                subject,
+                client_id: client.client_id.clone(),
+                scopes,
+                groups,
+            })
+        }
+    }
+}
+
+/// `GET /device[?user_code=…]`: the page where the user enters the code and signs in.
+pub(super) async fn show(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let code = params
+        .get("user_code")
+        .map(|c| normalize_user_code(c))
+        .unwrap_or_default();
+    let device = {
+        let devices = issuer.devices();
+        devices
+            .by_user_code
+            .get(&code)
+            .and_then(|dc| devices.by_device_code.get(dc))
+            .cloned()
+    };
+    let Some(device) = device else {
+        let message = if code.is_empty() {
+            ""
+        } else {
+            "<p class=\"error\">That code is unknown or has expired.</p>"
+        };
+        return page(
+            if code.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            },
+            &format!(
+                "<h1>Sign in a device</h1>\n{message}<form method=\"get\" action=\"/device\">\
+                 <label>Code shown by the device <input name=\"user_code\" autocomplete=\"off\" required autofocus></label>\
+                 <button>Continue</button></form>"
+            ),
+        );
+    };
+    let signed_in = issuer.signed_in(&headers).map(|(name, _)| name);
+    let who = match &signed_in {
+        Some(name) => format!("<p>Signed in as <b>{}</b>.</p>", escape(name)),
+        None => "<label>User name <input name=\"username\" autocomplete=\"username\" required autofocus></label>\n\
+                 <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>"
+            .to_string(),
+    };
+    let mut response = page(
+        StatusCode::OK,
+        &format!(
+            "<h1>Sign in a device</h1>\n<p><b>{client}</b> asks for: <b>{scopes}</b>.</p>\
+             <p>Check that the device shows the code <b>{code}</b>.</p>\n\
+             <form method=\"post\" action=\"/device\">\n\
+             <input type=\"hidden\" name=\"user_code\" value=\"{code}\">\n\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{who}\n\
+             <button name=\"action\" value=\"allow\">Allow</button> \
+             <button name=\"action\" value=\"deny\" formnovalidate>Deny</button>\n</form>",
+            client = escape(&device.client_name),
+            scopes = escape(&device.scopes.join(" ")),
+            code = escape(&device.user_code),
+            csrf = escape(&device.csrf),
+        ),
+    );
+    set_cookie(&mut response, FORM_COOKIE, &device.csrf, CODE_TTL_SECS);
+    response
+}
+
+/// `POST /device`: approves or refuses the device, after signing the user in.
+pub(super) async fn submit(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = Form::parse(&headers, &body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
+    };
+    let code = normalize_user_code(form.get("user_code").unwrap_or_default());
+    let device = {
+        let devices = issuer.devices();
+        devices.by_user_code.get(&code).and_then(|dc| {
+            devices
+                .by_device_code
+                .get(dc)
+                .map(|d| (dc.clone(), d.clone()))
+        })
+    };
+    let Some((device_code, device)) = device else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "That code is unknown or has expired.",
+        );
+    };
+    // The csrf value must come back both in the form and in the cookie the
+    // page set: a foreign page can do neither.
+    let csrf = form.get("csrf").unwrap_or_default();
+    if csrf != device.csrf || cookie(&headers, FORM_COOKIE) != Some(csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "This form was not opened in this browser. Open the link again.",
+        );
+    }
+    if !matches!(device.status, Status::Pending) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This device has already been answered.",
+        );
+    }
+    let status = if form.get("action") != Some("allow") {
+        Status::Denied
+    } else {
+        let (subject, groups) = match issuer.signed_in(&headers) {
+            Some(user) => user,
+            None => {
+                let name = form.get("username").unwrap_or_default().to_string();
+                let password = form.get("password").unwrap_or_default().to_string();
+                let path = issuer.users_path.clone();
+                let checked =
+                    tokio::task::spawn_blocking(move || users::check(&path, &name, &password))
+                        .await;
+                match checked {
+                    Ok(Ok(Some(user))) => (user.name, user.groups),
+                    Ok(Ok(None)) => {
+                        issuer.security_event(
+                            Event::SignInFailed,
+                            form.get("username"),
+                            Some(&device.client_id),
+                            "wrong user name or password (device sign-in)".into(),
+                        );
+                        return error_page(
+                            StatusCode::UNAUTHORIZED,
+                            "Wrong user name or password. Open the link again.",
+                        );
+                    }
+                    _ => {
+                        return error_page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "The password could not be checked.",
+                        );
+                    }
+                }
+            }
+        };
+        Status::Approved { subject, groups }
+    };
+    let approved = matches!(status, Status::Approved { .. });
+    if let Some(entry) = issuer.devices().by_device_code.get_mut(&device_code) {
+        entry.status = status;
+    }
+    let mut response = page(
+        StatusCode::OK,
+        if approved {
+            "<h1>Device signed in</h1><p>You can close this page and return to the device.</p>"
+        } else {
+            "<h1>Refused</h1><p>The device was not signed in.</p>"
+        },
+    );
+    set_cookie(&mut response, FORM_COOKIE, "", 0);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_unambiguous_and_forgiving() {
+        let code = user_code();
+        assert_eq!(code.len(), 9);
+        assert!(
+            code.chars()
+                .all(|c| c == '-' || ALPHABET.contains(&(c as u8))),
+            "{code}"
+        );
+        assert_eq!(normalize_user_code("bcdf ghjk"), "BCDF-GHJK");
+        assert_eq!(normalize_user_code("BCDF-GHJK"), "BCDF-GHJK");
+    }
+}
