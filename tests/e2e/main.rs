@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod external_idp;
+mod faults;
 mod harness;
 mod interop;
 mod limits;

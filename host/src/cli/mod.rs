@@ -305,7 +305,9 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         metrics,
     );
 
+    let scheme = if tls.is_some() { "https" } else { "http" };
     print_banner(
+        &format!("{scheme}://{bound}"),
         &base_url,
         tls.as_ref().map(|(_, cert)| cert),
         n_plugins,
@@ -339,7 +341,10 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first line names the socket actually bound (scripts and tests read
+/// it); clients are given the public URL, which differs behind a proxy.
 fn print_banner(
+    bound_url: &str,
     base_url: &str,
     cert: Option<&tls::CertInfo>,
     n_plugins: usize,
@@ -347,7 +352,10 @@ fn print_banner(
     n_refused: usize,
 ) {
     let mcp_url = format!("{base_url}/mcp");
-    println!("toolhost listening on {mcp_url}");
+    println!("toolhost listening on {bound_url}/mcp");
+    if bound_url != base_url {
+        println!("  public URL: {mcp_url}");
+    }
     println!("  plugins: {n_plugins} loaded ({n_tools} tools), {n_refused} refused");
     if let Some(cert) = cert {
         let origin = if cert.generated {

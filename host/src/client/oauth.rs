@@ -47,6 +47,12 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<E
         .error_for_status()?
         .json()
         .await?;
+    // RFC 9728 §3.3: the metadata must be about this URL, or a server could
+    // have the CLI fetch a token for another resource and then receive it.
+    let resource = prm["resource"].as_str().unwrap_or_default();
+    if resource.trim_end_matches('/') != mcp_url.trim_end_matches('/') {
+        bail!("{prm_url} describes {resource:?}, not {mcp_url}; refusing to sign in");
+    }
     let issuer = prm["authorization_servers"][0]
         .as_str()
         .with_context(|| format!("{prm_url} names no authorization server"))?
