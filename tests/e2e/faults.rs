@@ -26,6 +26,8 @@ enum Fault {
     Unavailable,
     /// Close the connection without answering.
     Drop,
+    /// Read the request and never answer (the connection stays open).
+    Stall,
 }
 
 #[derive(Default)]
@@ -167,6 +169,10 @@ async fn serve(
     };
     let (status, extra, answer) = match fault {
         Some(Fault::Drop) => return Ok(()),
+        Some(Fault::Stall) => {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            return Ok(());
+        }
         Some(Fault::RateLimited(secs)) => (
             "429 Too Many Requests".to_string(),
             format!("retry-after: {secs}\r\n"),
@@ -372,5 +378,46 @@ async fn only_calls_that_may_run_twice_are_retried() -> anyhow::Result<()> {
     let (ok, stdout, stderr) = cli.run(&["call", "h_write"]).await?;
     assert!(ok, "{stderr}");
     assert!(stdout.contains("written"), "{stdout}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn stalled_requests_time_out_with_settings_from_the_config_file() -> anyhow::Result<()> {
+    let (_server, proxy, cli) = setup().await?;
+    // The URL and a 1 s timeout come from the CLI's config file this time.
+    let file = scratch_dir("cli-config").join("cli.toml");
+    std::fs::write(
+        &file,
+        format!("url = \"{}\"\ntimeout_secs = 1\n", proxy.url),
+    )?;
+    let run = |args: &'static [&'static str]| {
+        let mut command = cli.command(args);
+        command
+            .env_remove("TOOLHOST_URL")
+            .env("TOOLHOST_CLI_CONFIG", &file);
+        async move {
+            let out = tokio::task::spawn_blocking(move || command.output()).await??;
+            anyhow::Ok((
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+    };
+    proxy.inject("tools/list", &[Fault::Stall]);
+    let started = std::time::Instant::now();
+    let (ok, stderr) = run(&["tools"]).await?;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        proxy.count("tools/list"),
+        2,
+        "timed out once, then answered"
+    );
+    assert!(stderr.contains("timed out; retrying"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // A writing tool that stalls is reported, not repeated.
+    proxy.inject("tools/call", &[Fault::Stall]);
+    let (ok, stderr) = run(&["call", "h_write"]).await?;
+    assert!(!ok);
+    assert_eq!(proxy.count("tools/call"), 1, "{stderr}");
     Ok(())
 }

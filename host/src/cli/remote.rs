@@ -8,26 +8,32 @@ use serde_json::{Map, Value, json};
 
 use super::snippets::normalize;
 use crate::client::credentials::Store;
+use crate::client::settings::CliSettings;
 use crate::client::{Remote, Repeat, http_client, oauth};
 
-/// How to reach a server: flags with environment equivalents.
+/// How to reach a server: flags with environment equivalents, both over
+/// the CLI's config file (`crate::client::settings`).
 #[derive(clap::Args)]
 pub(super) struct ServerArgs {
-    /// The server's MCP URL (default: the only server signed in to).
+    /// The server's MCP URL (default: the config file's, else the only
+    /// server signed in to).
     #[arg(long, env = "TOOLHOST_URL")]
     url: Option<String>,
     /// A CA certificate (PEM) to trust besides the system's, e.g. a
     /// development server's generated `.toolhost/tls/cert.pem`.
     #[arg(long, env = "TOOLHOST_CA_CERT")]
     ca_cert: Option<PathBuf>,
+    /// Seconds one request may take before it counts as failed (default 120).
+    #[arg(long, env = "TOOLHOST_TIMEOUT")]
+    timeout: Option<u64>,
     /// Show each HTTP exchange (tokens redacted).
     #[arg(long, short)]
     verbose: bool,
 }
 
 impl ServerArgs {
-    fn url(&self, store: &Store) -> anyhow::Result<String> {
-        match &self.url {
+    fn url(&self, store: &Store, settings: &CliSettings) -> anyhow::Result<String> {
+        match self.url.as_ref().or(settings.url.as_ref()) {
             Some(url) => Ok(normalize(url)),
             None => store.only_server()?.context(
                 "which server? pass --url (or set TOOLHOST_URL); several or none are signed in",
@@ -35,15 +41,16 @@ impl ServerArgs {
         }
     }
 
+    fn http(&self, settings: &CliSettings) -> anyhow::Result<reqwest::Client> {
+        let ca = self.ca_cert.as_ref().or(settings.ca_cert.as_ref());
+        http_client(ca.map(PathBuf::as_path), settings.timeout(self.timeout))
+    }
+
     fn remote(&self) -> anyhow::Result<Remote> {
+        let settings = CliSettings::load()?;
         let store = Store::open()?;
-        let url = self.url(&store)?;
-        Remote::connect(
-            &url,
-            http_client(self.ca_cert.as_deref())?,
-            store,
-            self.verbose,
-        )
+        let url = self.url(&store, &settings)?;
+        Remote::connect(&url, self.http(&settings)?, store, self.verbose)
     }
 }
 
@@ -72,7 +79,9 @@ pub(super) struct LoginArgs {
 
 pub(super) async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let url = normalize(&args.url);
-    let http = http_client(args.ca_cert.as_deref())?;
+    let settings = CliSettings::load()?;
+    let ca = args.ca_cert.as_ref().or(settings.ca_cert.as_ref());
+    let http = http_client(ca.map(PathBuf::as_path), settings.timeout(None))?;
     let endpoints = oauth::discover(&http, &url).await?;
     let credential = if args.client_credentials {
         let id = std::env::var("TOOLHOST_CLIENT_ID").context("set TOOLHOST_CLIENT_ID")?;
@@ -128,12 +137,13 @@ pub(super) struct LogoutArgs {
 }
 
 pub(super) async fn logout(args: LogoutArgs) -> anyhow::Result<()> {
+    let settings = CliSettings::load()?;
     let store = Store::open()?;
-    let url = args.server.url(&store)?;
+    let url = args.server.url(&store, &settings)?;
     let Some(credential) = store.remove(&url)? else {
         bail!("not signed in to {url}");
     };
-    let http = http_client(args.server.ca_cert.as_deref())?;
+    let http = args.server.http(&settings)?;
     if let Err(err) = oauth::revoke(&http, &credential).await {
         eprintln!("toolhost: the server did not confirm revocation: {err:#}");
     }
@@ -301,6 +311,7 @@ mod tests {
             server: ServerArgs {
                 url: None,
                 ca_cert: None,
+                timeout: None,
                 verbose: false,
             },
         };

@@ -15,6 +15,7 @@
 pub mod credentials;
 pub mod oauth;
 pub mod retry;
+pub mod settings;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,8 +29,8 @@ use credentials::{Credential, Store};
 pub const PROTOCOL_VERSION: &str = "2026-07-28";
 
 /// An HTTPS client trusting the Mozilla roots and, optionally, `ca` (a
-/// development server's generated certificate).
-pub fn http_client(ca: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+/// development server's generated certificate); `timeout` bounds each request.
+pub fn http_client(ca: Option<&Path>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -47,8 +48,8 @@ pub fn http_client(ca: Option<&Path>) -> anyhow::Result<reqwest::Client> {
     .with_no_client_auth();
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300))
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .timeout(timeout)
         .build()?)
 }
 
