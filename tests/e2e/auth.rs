@@ -1558,18 +1558,21 @@ async fn device_codes_are_polled_politely_and_can_be_refused() -> anyhow::Result
         ("device_code", device_code),
         ("client_id", client_id),
     ];
-    let poll = || token_request(&server, &form, None);
-    let (status, body) = poll().await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("authorization_pending"))
-    );
-    let (status, body) = poll().await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("slow_down")),
-        "polling at once"
-    );
+    // Each poll must be refused with exactly this error.
+    let poll = |expected: &'static str| {
+        let form = &form;
+        let server = &server;
+        async move {
+            let (status, body) = token_request(server, form, None).await?;
+            anyhow::ensure!(
+                (status, body["error"].as_str()) == (400, Some(expected)),
+                "expected {expected}, got {status} {body}"
+            );
+            anyhow::Ok(())
+        }
+    };
+    poll("authorization_pending").await?;
+    poll("slow_down").await?; // polled again at once
 
     // The approval page wants its own cookie: a forged POST is refused.
     let page = http
@@ -1603,17 +1606,8 @@ async fn device_codes_are_polled_politely_and_can_be_refused() -> anyhow::Result
         .send()
         .await?;
     assert_eq!(refused.status(), 200);
-    let (status, body) = poll().await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("access_denied"))
-    );
-    let (status, body) = poll().await?;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("expired_token")),
-        "a code answers once"
-    );
+    poll("access_denied").await?;
+    poll("expired_token").await?; // a code answers once
     // An unknown code is an error on the page, not a crash.
     let unknown = http
         .get(format!("{root}/device?user_code=BBBB-BBBB"))

@@ -34,6 +34,37 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Starts `toolhost login` with `extra` arguments and returns it with the
+/// `n` stderr lines that follow the first line starting with `marker`.
+async fn spawn_login(
+    server: &Server,
+    credentials: &Path,
+    extra: &str,
+    marker: &'static str,
+    n: usize,
+) -> anyhow::Result<(std::process::Child, Vec<String>)> {
+    let mut login = cli(server, credentials);
+    login
+        .args(["login", &server.url, extra])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = login.spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+        while let Some(line) = lines.next() {
+            if line.starts_with(marker) {
+                let _ = tx.send(lines.by_ref().take(n).collect::<Vec<_>>());
+            }
+        }
+    });
+    let lines = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+        .await?
+        .with_context(|| format!("the CLI never printed {marker:?}"))?;
+    Ok((child, lines))
+}
+
 fn credentials_file() -> PathBuf {
     scratch_dir("cli").join("credentials.json")
 }
@@ -146,27 +177,9 @@ async fn a_person_signs_in_with_the_browser_and_stays_signed_in() -> anyhow::Res
         .start()
         .await?;
     let credentials = credentials_file();
-    let mut login = cli(&server, &credentials);
-    login
-        .args(["login", &server.url, "--no-browser"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = login.spawn()?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
-        while let Some(line) = lines.next() {
-            if line.starts_with("Sign in at:")
-                && let Some(url) = lines.next()
-            {
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-        .await?
-        .context("the CLI never printed a sign-in URL")?;
+    let (child, lines) =
+        spawn_login(&server, &credentials, "--no-browser", "Sign in at:", 1).await?;
+    let url = lines.first().context("no URL")?.clone();
     // The person signs in; the browser follows the redirect to the CLI.
     let callback = server
         .sign_in(&url, "admin", &server.admin_password()?)
@@ -246,28 +259,12 @@ async fn a_rate_limit_is_waited_out() -> anyhow::Result<()> {
 async fn a_machine_without_a_browser_signs_in_with_a_code() -> anyhow::Result<()> {
     let server = Setup::new().bundled("devtools").start().await?;
     let credentials = credentials_file();
-    let mut login = cli(&server, &credentials);
-    login
-        .args(["login", &server.url, "--device"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = login.spawn()?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
-        while let Some(line) = lines.next() {
-            if line.starts_with("On any device, open")
-                && let (Some(link), Some(code_line)) = (lines.next(), lines.next())
-            {
-                let _ = tx.send((link, code_line));
-            }
-        }
-    });
-    let (link, code_line) =
-        tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-            .await?
-            .context("the CLI never printed the device link")?;
+    let (child, lines) =
+        spawn_login(&server, &credentials, "--device", "On any device, open", 2).await?;
+    let (link, code_line) = match lines.as_slice() {
+        [link, code_line] => (link.clone(), code_line.clone()),
+        _ => anyhow::bail!("unexpected device prompt: {lines:?}"),
+    };
     let code = code_line.rsplit(' ').next().unwrap_or_default().to_string();
     assert!(
         link.contains(&format!("user_code={code}")),

@@ -35,18 +35,22 @@ fn with_well_known(url: &reqwest::Url, document: &str) -> String {
     format!("{origin}/.well-known/{document}{path}")
 }
 
+async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    Ok(http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("fetching {url}"))?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
 /// Finds the authorization server of the MCP server at `mcp_url`.
 pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<Endpoints> {
     let url = reqwest::Url::parse(mcp_url).with_context(|| format!("{mcp_url:?} is not a URL"))?;
     let prm_url = with_well_known(&url, "oauth-protected-resource");
-    let prm: Value = http
-        .get(&prm_url)
-        .send()
-        .await
-        .with_context(|| format!("fetching {prm_url}"))?
-        .error_for_status()?
-        .json()
-        .await?;
+    let prm = get_json(http, &prm_url).await?;
     // RFC 9728 §3.3: the metadata must be about this URL, or a server could
     // have the CLI fetch a token for another resource and then receive it.
     let resource = prm["resource"].as_str().unwrap_or_default();
@@ -59,14 +63,7 @@ pub async fn discover(http: &reqwest::Client, mcp_url: &str) -> anyhow::Result<E
         .to_string();
     let issuer_url = reqwest::Url::parse(&issuer)?;
     let meta_url = with_well_known(&issuer_url, "oauth-authorization-server");
-    let meta: Value = http
-        .get(&meta_url)
-        .send()
-        .await
-        .with_context(|| format!("fetching {meta_url}"))?
-        .error_for_status()?
-        .json()
-        .await?;
+    let meta = get_json(http, &meta_url).await?;
     if meta["issuer"] != issuer.as_str() {
         bail!("{meta_url} names issuer {}, not {issuer}", meta["issuer"]);
     }
