@@ -135,6 +135,18 @@ async fn a_service_signs_in_lists_and_calls() -> anyhow::Result<()> {
         text(&out.stdout)
     );
 
+    // Progress arrives while the call runs, as a bar per update.
+    let mut progress = cli(&server, &credentials);
+    progress.args(["call", "test_tool_with_progress"]);
+    let out = run(progress)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[##########----------] 50/100"), "{stderr}");
+    assert!(
+        stderr.contains("[####################] 100/100"),
+        "{stderr}"
+    );
+
     // A tool error is printed and makes the exit status 1.
     let mut failing = cli(&server, &credentials);
     failing.args(["call", "test_error_handling"]);

@@ -27,7 +27,7 @@ pub(super) struct ServerArgs {
     #[arg(long, env = "TOOLHOST_TIMEOUT")]
     timeout: Option<u64>,
     /// Show each HTTP exchange (tokens redacted).
-    #[arg(long, short)]
+    #[arg(long, short, env = "TOOLHOST_VERBOSE")]
     verbose: bool,
 }
 
@@ -50,7 +50,8 @@ impl ServerArgs {
         let settings = CliSettings::load()?;
         let store = Store::open()?;
         let url = self.url(&store, &settings)?;
-        Remote::connect(&url, self.http(&settings)?, store, self.verbose)
+        let verbose = self.verbose || settings.verbose.unwrap_or(false);
+        Remote::connect(&url, self.http(&settings)?, store, verbose)
     }
 }
 

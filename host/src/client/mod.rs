@@ -258,41 +258,76 @@ impl Remote {
 }
 
 /// The JSON-RPC response to request `id`: the body, or the last message of
-/// an event stream (progress notifications before it go to stderr).
-async fn read_answer(response: reqwest::Response, id: u64) -> anyhow::Result<Value> {
+/// an event stream, read as it arrives so progress shows live on stderr (a
+/// bar on a terminal, a line per update otherwise).
+async fn read_answer(mut response: reqwest::Response, id: u64) -> anyhow::Result<Value> {
     let is_stream = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let status = response.status();
-    let text = response.text().await?;
     if !is_stream {
+        let text = response.text().await?;
         return serde_json::from_str(&text).with_context(|| format!("HTTP {status}: {text}"));
     }
-    for line in text.lines() {
-        let Some(data) = line.strip_prefix("data:") else {
-            continue;
-        };
-        let Ok(message) = serde_json::from_str::<Value>(data.trim()) else {
-            continue;
-        };
-        if message["method"] == "notifications/progress" {
-            let p = &message["params"];
-            let of = p["total"]
-                .as_f64()
-                .map(|t| format!("/{t}"))
-                .unwrap_or_default();
-            eprintln!(
-                "progress {}{of} {}",
-                p["progress"],
-                p["message"].as_str().unwrap_or_default()
-            );
-        } else if message["id"] == id {
-            return Ok(message);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut drew_bar = false;
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim_end().strip_prefix("data:") else {
+                continue;
+            };
+            let Ok(message) = serde_json::from_str::<Value>(data.trim()) else {
+                continue;
+            };
+            if message["method"] == "notifications/progress" {
+                let p = &message["params"];
+                let text = progress_line(
+                    p["progress"].as_f64().unwrap_or(0.0),
+                    p["total"].as_f64(),
+                    p["message"].as_str().unwrap_or_default(),
+                );
+                if terminal {
+                    eprint!("\r\x1b[2K{text}");
+                    drew_bar = true;
+                } else {
+                    eprintln!("{text}");
+                }
+            } else if message["id"] == id {
+                if drew_bar {
+                    eprintln!();
+                }
+                return Ok(message);
+            }
         }
     }
     bail!("the event stream ended without an answer")
+}
+
+/// `[#########-----------]  45/100  message`, or a plain count without a total.
+fn progress_line(progress: f64, total: Option<f64>, message: &str) -> String {
+    const WIDTH: usize = 20;
+    let text = match total.filter(|t| *t > 0.0) {
+        Some(total) => {
+            let filled = ((progress / total).clamp(0.0, 1.0) * WIDTH as f64).round() as usize;
+            format!(
+                "[{}{}] {progress}/{total}",
+                "#".repeat(filled),
+                "-".repeat(WIDTH - filled)
+            )
+        }
+        None => format!("progress {progress}"),
+    };
+    if message.is_empty() {
+        text
+    } else {
+        format!("{text}  {message}")
+    }
 }
 
 fn describe(err: &reqwest::Error) -> String {
@@ -302,5 +337,21 @@ fn describe(err: &reqwest::Error) -> String {
         "the request timed out".into()
     } else {
         "the connection failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_is_a_bar_when_the_total_is_known() {
+        assert_eq!(
+            super::progress_line(50.0, Some(100.0), "half"),
+            "[##########----------] 50/100  half"
+        );
+        assert_eq!(super::progress_line(3.0, None, ""), "progress 3");
+        assert_eq!(
+            super::progress_line(500.0, Some(100.0), ""),
+            "[####################] 500/100"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! url = "https://tools.example.com/mcp"
 //! ca_cert = "/etc/ssl/team-ca.pem"
 //! timeout_secs = 60
+//! verbose = false
 //! ```
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct CliSettings {
     pub ca_cert: Option<PathBuf>,
     /// How long one request may take before it counts as failed.
     pub timeout_secs: Option<u64>,
+    /// Show each HTTP exchange (tokens redacted).
+    pub verbose: Option<bool>,
 }
 
 impl CliSettings {
