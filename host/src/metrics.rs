@@ -50,6 +50,7 @@ pub struct Metrics {
     sessions_open: Gauge,
     audit_written: Gauge,
     audit_dropped: Gauge,
+    audit_queue_depth: Gauge,
 }
 
 /// Current values of the gauges, read at scrape time.
@@ -109,6 +110,12 @@ impl Metrics {
             "Audit records durably written",
             audit_written.clone(),
         );
+        let audit_queue_depth = Gauge::default();
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting for the writer",
+            audit_queue_depth.clone(),
+        );
         let audit_dropped = Gauge::default();
         registry.register(
             "audit_records_dropped",
@@ -126,6 +133,7 @@ impl Metrics {
             sessions_open,
             audit_written,
             audit_dropped,
+            audit_queue_depth,
         }
     }
 
@@ -136,6 +144,7 @@ impl Metrics {
         self.sessions_open.set(snapshot.sessions_open);
         self.audit_written.set(audit.written() as i64);
         self.audit_dropped.set(audit.dropped() as i64);
+        self.audit_queue_depth.set(audit.queue_depth() as i64);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("cannot encode metrics");

@@ -80,6 +80,10 @@ async fn metrics_move_with_traffic() -> anyhow::Result<()> {
         .is_some_and(|n| n >= 2.0)
     );
     assert!(sample(&after, "toolhost_audit_records_written").is_some_and(|n| n >= 1.0));
+    assert!(
+        sample(&after, "toolhost_audit_queue_depth").is_some_and(|n| n >= 0.0),
+        "the audit backlog is exported"
+    );
 
     let ready: serde_json::Value = server
         .client

@@ -172,6 +172,15 @@ impl AuditSink {
     pub fn written(&self) -> u64 {
         self.inner.written.load(Ordering::Relaxed)
     }
+
+    /// Records waiting for the writer now: a backlog that grows means the
+    /// disk is not keeping up, before anything is dropped.
+    pub fn queue_depth(&self) -> u64 {
+        self.inner
+            .tx
+            .as_ref()
+            .map_or(0, |tx| (tx.max_capacity() - tx.capacity()) as u64)
+    }
 }
 
 fn load_key(dir: &std::path::Path) -> std::io::Result<[u8; 32]> {
