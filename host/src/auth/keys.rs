@@ -265,6 +265,16 @@ impl KeyRing {
         Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
     }
 
+    /// Whether a token naming `kid` may still verify: the cheap check the
+    /// verified-token cache makes on every request.
+    pub(crate) fn publishes(&self, kid: &str) -> bool {
+        let now = now_ms();
+        self.keys
+            .load()
+            .iter()
+            .any(|k| k.stored.kid == kid && !self.aged_out(k, now))
+    }
+
     /// The verification key named `kid`, if it is still published.
     pub(crate) fn decoding_key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
         self.keys

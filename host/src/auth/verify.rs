@@ -120,7 +120,7 @@ impl Verifier {
             .unwrap_or_else(|poison| poison.into_inner());
         let entry = entries.get(digest)?;
         let key_published = match &self.keys {
-            KeySource::Embedded(ring) => ring.decoding_key(&entry.kid).is_some(),
+            KeySource::Embedded(ring) => ring.publishes(&entry.kid),
             KeySource::Remote(_) => true,
         };
         if now > entry.expires + self.leeway.as_secs() || !key_published {

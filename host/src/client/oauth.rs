@@ -224,12 +224,7 @@ pub async fn revoke(http: &reqwest::Client, stored: &Credential) -> anyhow::Resu
     if basic.is_none() {
         form.push(("client_id", &stored.client_id));
     }
-    let mut request = http.post(endpoint).form(&form);
-    if let Some((id, secret)) = basic {
-        request = request.basic_auth(id, Some(secret));
-    }
-    request.send().await?.error_for_status()?;
-    Ok(())
+    token_request(http, endpoint, &form, basic).await.map(drop)
 }
 
 /// Authorization code + PKCE: registers as a public client with a loopback

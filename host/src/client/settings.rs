@@ -49,9 +49,10 @@ impl CliSettings {
         }
     }
 
+    /// At least a second: `0` would fail every request before it started.
     pub fn timeout(&self, flag: Option<u64>) -> Duration {
         flag.or(self.timeout_secs)
-            .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+            .map_or(DEFAULT_TIMEOUT, |secs| Duration::from_secs(secs.max(1)))
     }
 }
 
@@ -67,6 +68,7 @@ mod tests {
         assert_eq!(settings.timeout(None), Duration::from_secs(7));
         assert_eq!(settings.timeout(Some(2)), Duration::from_secs(2));
         assert_eq!(CliSettings::default().timeout(None), DEFAULT_TIMEOUT);
+        assert_eq!(settings.timeout(Some(0)), Duration::from_secs(1));
         assert!(toml::from_str::<CliSettings>("bogus = 1").is_err());
     }
 }

@@ -295,36 +295,13 @@ pub(super) async fn submit(
     let session = issuer.signed_in(&headers);
     let (subject, groups, new_session) = match session {
         Some((subject, groups)) => (subject, groups, None),
-        None => {
-            let name = form.get("username").unwrap_or_default().to_string();
-            let password = form.get("password").unwrap_or_default().to_string();
-            let path = issuer.users_path.clone();
-            let checked =
-                tokio::task::spawn_blocking(move || users::check(&path, &name, &password)).await;
-            match checked {
-                Ok(Ok(Some(user))) => {
-                    let id = store::random_secret();
-                    (user.name, user.groups, Some(id))
-                }
-                Ok(Ok(None)) => {
-                    return wrong_password(&issuer, &flow_id, &pending, form.get("username"));
-                }
-                Ok(Err(err)) => {
-                    tracing::error!("reading users: {err}");
-                    return error_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The user list could not be read.",
-                    );
-                }
-                Err(err) => {
-                    tracing::error!("password check failed: {err}");
-                    return error_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The password could not be checked.",
-                    );
-                }
+        None => match issuer.check_password(&form).await {
+            Ok(Some(user)) => (user.name, user.groups, Some(store::random_secret())),
+            Ok(None) => {
+                return wrong_password(&issuer, &flow_id, &pending, form.get("username"));
             }
-        }
+            Err(response) => return response,
+        },
     };
     // Single use: whoever removes the flow completes it.
     if issuer.flows().pending.remove(&flow_id).is_none() {
@@ -399,6 +376,34 @@ fn wrong_password(
 }
 
 impl Issuer {
+    /// Checks the sign-in form's user name and password (argon2, off the
+    /// async threads): the user, `None` for a wrong pair, or the error page.
+    pub(super) async fn check_password(
+        &self,
+        form: &Form,
+    ) -> Result<Option<users::User>, Response> {
+        let name = form.get("username").unwrap_or_default().to_string();
+        let password = form.get("password").unwrap_or_default().to_string();
+        let path = self.users_path.clone();
+        match tokio::task::spawn_blocking(move || users::check(&path, &name, &password)).await {
+            Ok(Ok(user)) => Ok(user),
+            Ok(Err(err)) => {
+                tracing::error!("reading users: {err}");
+                Err(error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The user list could not be read.",
+                ))
+            }
+            Err(err) => {
+                tracing::error!("password check failed: {err}");
+                Err(error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The password could not be checked.",
+                ))
+            }
+        }
+    }
+
     /// The user this browser is signed in as (subject and groups), if any.
     pub(super) fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
         let id = cookie(headers, SESSION_COOKIE)?;

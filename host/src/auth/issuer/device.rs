@@ -15,7 +15,7 @@ use serde_json::json;
 use super::authorize::{cookie, display_name, error_page, escape, page, set_cookie};
 use super::store::{self, Client};
 use super::token::{Form, authenticated_form};
-use super::{Grant, Issuer, OAuthError, users};
+use super::{Grant, Issuer, OAuthError};
 use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
 
@@ -351,35 +351,22 @@ pub(super) async fn submit(
     } else {
         let (subject, groups) = match issuer.signed_in(&headers) {
             Some(user) => user,
-            None => {
-                let name = form.get("username").unwrap_or_default().to_string();
-                let password = form.get("password").unwrap_or_default().to_string();
-                let path = issuer.users_path.clone();
-                let checked =
-                    tokio::task::spawn_blocking(move || users::check(&path, &name, &password))
-                        .await;
-                match checked {
-                    Ok(Ok(Some(user))) => (user.name, user.groups),
-                    Ok(Ok(None)) => {
-                        issuer.security_event(
-                            Event::SignInFailed,
-                            form.get("username"),
-                            Some(&device.client_id),
-                            "wrong user name or password (device sign-in)".into(),
-                        );
-                        return error_page(
-                            StatusCode::UNAUTHORIZED,
-                            "Wrong user name or password. Open the link again.",
-                        );
-                    }
-                    _ => {
-                        return error_page(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "The password could not be checked.",
-                        );
-                    }
+            None => match issuer.check_password(&form).await {
+                Ok(Some(user)) => (user.name, user.groups),
+                Ok(None) => {
+                    issuer.security_event(
+                        Event::SignInFailed,
+                        form.get("username"),
+                        Some(&device.client_id),
+                        "wrong user name or password (device sign-in)".into(),
+                    );
+                    return error_page(
+                        StatusCode::UNAUTHORIZED,
+                        "Wrong user name or password. Open the link again.",
+                    );
                 }
-            }
+                Err(response) => return response,
+            },
         };
         Status::Approved { subject, groups }
     };
