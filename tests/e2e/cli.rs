@@ -111,7 +111,8 @@ async fn a_service_signs_in_lists_and_calls() -> anyhow::Result<()> {
         "{table}"
     );
     let mut json = cli(&server, &credentials);
-    json.args(["tools", "--json"]);
+    // Flags have environment equivalents: TOOLHOST_JSON is --json.
+    json.arg("tools").env("TOOLHOST_JSON", "1");
     let listed: Value = serde_json::from_slice(&run(json)?.stdout)?;
     assert!(
         listed.as_array().is_some_and(|tools| tools.len() > 20),

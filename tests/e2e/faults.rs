@@ -388,7 +388,7 @@ async fn stalled_requests_time_out_with_settings_from_the_config_file() -> anyho
     let file = scratch_dir("cli-config").join("cli.toml");
     std::fs::write(
         &file,
-        format!("url = \"{}\"\ntimeout_secs = 1\n", proxy.url),
+        format!("url = \"{}\"\ntimeout_secs = 1\njson = true\n", proxy.url),
     )?;
     let run = |args: &'static [&'static str]| {
         let mut command = cli.command(args);
@@ -400,13 +400,17 @@ async fn stalled_requests_time_out_with_settings_from_the_config_file() -> anyho
             anyhow::Ok((
                 out.status.success(),
                 String::from_utf8_lossy(&out.stderr).into_owned(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
             ))
         }
     };
     proxy.inject("tools/list", &[Fault::Stall]);
     let started = std::time::Instant::now();
-    let (ok, stderr) = run(&["tools"]).await?;
+    let (ok, stderr, stdout) = run(&["tools"]).await?;
     assert!(ok, "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&stdout)
+        .with_context(|| format!("`json = true` in cli.toml prints JSON: {stdout}"))?;
+    assert!(listed.as_array().is_some_and(|tools| !tools.is_empty()));
     assert_eq!(
         proxy.count("tools/list"),
         2,
@@ -416,7 +420,7 @@ async fn stalled_requests_time_out_with_settings_from_the_config_file() -> anyho
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     // A writing tool that stalls is reported, not repeated.
     proxy.inject("tools/call", &[Fault::Stall]);
-    let (ok, stderr) = run(&["call", "h_write"]).await?;
+    let (ok, stderr, _) = run(&["call", "h_write"]).await?;
     assert!(!ok);
     assert_eq!(proxy.count("tools/call"), 1, "{stderr}");
     Ok(())

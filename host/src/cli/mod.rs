@@ -49,7 +49,7 @@ enum Command {
     /// Print the configuration an MCP client (Claude Code, VS Code, Cursor)
     /// needs to use a toolhost server.
     Config(snippets::ConfigArgs),
-    /// Sign in to a toolhost server (browser, or --client-credentials).
+    /// Sign in to a toolhost server (browser, --device, or --client-credentials).
     Login(remote::LoginArgs),
     /// Revoke and forget the sign-in to a server.
     Logout(remote::LogoutArgs),
@@ -439,5 +439,53 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The CLI's promise: every setting flag of the client commands can
+    /// also come from the environment and from `cli.toml`.
+    #[test]
+    fn client_flags_have_env_and_config_equivalents() {
+        let mut command = Cli::command();
+        command.build();
+        let mut checked = 0;
+        for name in ["login", "logout", "tools", "call", "config"] {
+            let sub = command.find_subcommand(name).expect("subcommand");
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                // The tool's arguments are data, not settings.
+                if name == "call" && matches!(id, "tool" | "args" | "json") {
+                    continue;
+                }
+                // `login URL` is `--url` said positionally.
+                if (name == "config" && id == "client") || id == "target" || id == "help" {
+                    continue;
+                }
+                assert!(arg.get_env().is_some(), "{name} {id} has no env variable");
+                let key = match id {
+                    "timeout" => "timeout_secs",
+                    other => other,
+                };
+                let value = if arg.get_num_args().is_some_and(|n| n.takes_values()) {
+                    match key {
+                        "timeout_secs" => "5".to_string(),
+                        _ => "\"x\"".to_string(),
+                    }
+                } else {
+                    "true".to_string()
+                };
+                let parsed: Result<crate::client::settings::CliSettings, _> =
+                    toml::from_str(&format!("{key} = {value}"));
+                assert!(parsed.is_ok(), "{name} {id}: cli.toml has no {key}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 14, "{checked}");
     }
 }

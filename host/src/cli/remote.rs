@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use clap::builder::BoolishValueParser;
 use serde_json::{Map, Value, json};
 
 use super::snippets::normalize;
@@ -27,8 +28,14 @@ pub(super) struct ServerArgs {
     #[arg(long, env = "TOOLHOST_TIMEOUT")]
     timeout: Option<u64>,
     /// Show each HTTP exchange (tokens redacted).
-    #[arg(long, short, env = "TOOLHOST_VERBOSE")]
+    #[arg(long, short, env = "TOOLHOST_VERBOSE", value_parser = BoolishValueParser::new())]
     verbose: bool,
+}
+
+/// A flag's value: on the command line or in the environment, else in the
+/// config file, else off.
+fn flag(given: bool, setting: Option<bool>) -> bool {
+    given || setting.unwrap_or(false)
 }
 
 impl ServerArgs {
@@ -50,53 +57,71 @@ impl ServerArgs {
         let settings = CliSettings::load()?;
         let store = Store::open()?;
         let url = self.url(&store, &settings)?;
-        let verbose = self.verbose || settings.verbose.unwrap_or(false);
+        let verbose = flag(self.verbose, settings.verbose);
         Remote::connect(&url, self.http(&settings)?, store, verbose)
     }
 }
 
 #[derive(clap::Args)]
 pub(super) struct LoginArgs {
-    /// The server's URL, such as https://tools.example.com/mcp.
-    url: String,
+    /// The server's URL, such as https://tools.example.com/mcp (or --url,
+    /// TOOLHOST_URL, the config file's `url`).
+    #[arg(value_name = "URL")]
+    target: Option<String>,
     /// Sign in as a service with the client-credentials grant, using
     /// TOOLHOST_CLIENT_ID and TOOLHOST_CLIENT_SECRET.
-    #[arg(long)]
+    #[arg(long, env = "TOOLHOST_CLIENT_CREDENTIALS", value_parser = BoolishValueParser::new())]
     client_credentials: bool,
-    /// Scopes to ask for.
-    #[arg(long, default_value = crate::auth::SCOPES)]
-    scope: String,
+    /// Scopes to ask for (default: all the server offers, "read write").
+    #[arg(long, env = "TOOLHOST_SCOPE")]
+    scope: Option<String>,
     /// Print the sign-in URL instead of opening a browser.
-    #[arg(long)]
+    #[arg(long, env = "TOOLHOST_NO_BROWSER", value_parser = BoolishValueParser::new())]
     no_browser: bool,
     /// Sign in from a machine without a browser (over SSH): open the
     /// printed link anywhere and enter the code (RFC 8628).
-    #[arg(long, conflicts_with = "client_credentials")]
+    #[arg(long, env = "TOOLHOST_DEVICE", value_parser = BoolishValueParser::new())]
     device: bool,
-    /// A CA certificate (PEM) to trust besides the system's.
-    #[arg(long, env = "TOOLHOST_CA_CERT")]
-    ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 pub(super) async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let url = normalize(&args.url);
     let settings = CliSettings::load()?;
-    let ca = args.ca_cert.as_ref().or(settings.ca_cert.as_ref());
-    let http = http_client(ca.map(PathBuf::as_path), settings.timeout(None))?;
+    let url = match args
+        .target
+        .as_ref()
+        .or(args.server.url.as_ref())
+        .or(settings.url.as_ref())
+    {
+        Some(url) => normalize(url),
+        None => bail!("which server? name its URL: `toolhost login https://HOST/mcp`"),
+    };
+    let http = args.server.http(&settings)?;
+    let scope = args
+        .scope
+        .clone()
+        .or(settings.scope.clone())
+        .unwrap_or_else(|| crate::auth::SCOPES.to_string());
+    let client_credentials = flag(args.client_credentials, settings.client_credentials);
+    let device = flag(args.device, settings.device);
+    if client_credentials && device {
+        bail!("choose one of --client-credentials and --device");
+    }
     let endpoints = oauth::discover(&http, &url).await?;
-    let credential = if args.client_credentials {
+    let credential = if client_credentials {
         let id = std::env::var("TOOLHOST_CLIENT_ID").context("set TOOLHOST_CLIENT_ID")?;
         let secret =
             std::env::var("TOOLHOST_CLIENT_SECRET").context("set TOOLHOST_CLIENT_SECRET")?;
-        oauth::client_credentials(&http, &endpoints, &url, &id, &secret, Some(&args.scope)).await?
-    } else if args.device {
-        oauth::device_flow(&http, &endpoints, &url, &args.scope, |link, code| {
+        oauth::client_credentials(&http, &endpoints, &url, &id, &secret, Some(&scope)).await?
+    } else if device {
+        oauth::device_flow(&http, &endpoints, &url, &scope, |link, code| {
             eprintln!("On any device, open\n{link}\nand check that it shows the code {code}");
         })
         .await?
     } else {
-        let open = !args.no_browser;
-        oauth::code_flow(&http, &endpoints, &url, &args.scope, |link| {
+        let open = !flag(args.no_browser, settings.no_browser);
+        oauth::code_flow(&http, &endpoints, &url, &scope, |link| {
             eprintln!("Sign in at:\n{link}");
             if open {
                 open_browser(link);
@@ -157,7 +182,7 @@ pub(super) struct ToolsArgs {
     #[command(flatten)]
     server: ServerArgs,
     /// Print the tools as JSON.
-    #[arg(long)]
+    #[arg(long, env = "TOOLHOST_JSON", value_parser = BoolishValueParser::new())]
     json: bool,
 }
 
@@ -181,7 +206,7 @@ async fn all_tools(remote: &mut Remote) -> anyhow::Result<Vec<Value>> {
 pub(super) async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
     let mut remote = args.server.remote()?;
     let tools = all_tools(&mut remote).await?;
-    if args.json {
+    if flag(args.json, CliSettings::load()?.json) {
         println!("{}", serde_json::to_string_pretty(&tools)?);
         return Ok(());
     }
@@ -220,7 +245,7 @@ pub(super) struct CallArgs {
     #[arg(long, value_name = "JSON|@FILE")]
     json: Option<String>,
     /// Print the raw result JSON.
-    #[arg(long)]
+    #[arg(long, env = "TOOLHOST_RAW", value_parser = BoolishValueParser::new())]
     raw: bool,
     #[command(flatten)]
     server: ServerArgs,
@@ -279,7 +304,7 @@ pub(super) async fn call(args: CallArgs) -> anyhow::Result<bool> {
         )
         .await?;
     let is_error = result["isError"] == true;
-    if args.raw {
+    if flag(args.raw, CliSettings::load()?.raw) {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(is_error);
     }

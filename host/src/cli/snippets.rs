@@ -22,11 +22,13 @@ pub(super) struct ConfigArgs {
     /// Which client to configure.
     #[arg(value_enum)]
     client: ClientKind,
-    /// The server's MCP URL, such as https://tools.example.com/mcp.
-    url: String,
-    /// The name the server gets in the client.
-    #[arg(long, default_value = "toolhost")]
-    name: String,
+    /// The server's MCP URL, such as https://tools.example.com/mcp
+    /// (default: TOOLHOST_URL, else the CLI config file's `url`).
+    #[arg(env = "TOOLHOST_URL")]
+    url: Option<String>,
+    /// The name the server gets in the client (default "toolhost").
+    #[arg(long, env = "TOOLHOST_SERVER_NAME")]
+    name: Option<String>,
 }
 
 /// What `toolhost config` prints: where it goes, then the snippet.
@@ -53,13 +55,15 @@ pub(super) fn render(client: ClientKind, name: &str, url: &str) -> (String, Stri
 }
 
 pub(super) fn run(args: ConfigArgs) -> anyhow::Result<()> {
-    if !(args.url.starts_with("https://") || args.url.starts_with("http://")) {
-        anyhow::bail!(
-            "{:?} is not a URL; pass the server's https://…/mcp URL",
-            args.url
-        );
+    let settings = crate::client::settings::CliSettings::load()?;
+    let Some(url) = args.url.or(settings.url) else {
+        anyhow::bail!("which server? pass its https://…/mcp URL");
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        anyhow::bail!("{url:?} is not a URL; pass the server's https://…/mcp URL");
     }
-    let (where_to, snippet) = render(args.client, &args.name, &args.url);
+    let name = args.name.or(settings.name);
+    let (where_to, snippet) = render(args.client, name.as_deref().unwrap_or("toolhost"), &url);
     eprintln!("{where_to}");
     println!("{snippet}");
     Ok(())

@@ -12,6 +12,7 @@
 //!   jitter, but only for requests that may run twice (listing, or calling
 //!   a read-only or idempotent tool).
 
+pub mod clock;
 pub mod credentials;
 pub mod oauth;
 pub mod retry;
@@ -19,11 +20,12 @@ pub mod settings;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use clock::{Clock, SystemClock};
 use credentials::{Credential, Store};
 
 pub const PROTOCOL_VERSION: &str = "2026-07-28";
@@ -61,6 +63,7 @@ pub struct Remote {
     credential: Credential,
     verbose: bool,
     next_id: u64,
+    clock: Arc<dyn Clock>,
 }
 
 /// What a request may be retried for.
@@ -89,7 +92,22 @@ impl Remote {
             credential,
             verbose,
             next_id: 1,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Waits on `clock` instead of the system's (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Remote {
+        self.clock = clock;
+        self
+    }
+
+    /// Time spent on this request so far, by the client's clock.
+    fn since(&self, started: std::time::SystemTime) -> Duration {
+        self.clock
+            .now()
+            .duration_since(started)
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Sends one MCP request and returns its `result`, applying the retry rules.
@@ -102,7 +120,7 @@ impl Remote {
         let mut renewed = false;
         let mut rate_limited = 0;
         let mut attempts = 0;
-        let started = Instant::now();
+        let started = self.clock.now();
         loop {
             attempts += 1;
             let id = self.next_id;
@@ -116,7 +134,7 @@ impl Remote {
                     let retry = repeat == Repeat::Safe || err.is_connect();
                     if retry
                         && attempts < retry::MAX_TRANSIENT_ATTEMPTS
-                        && started.elapsed() < retry::MAX_TRANSIENT_WAIT
+                        && self.since(started) < retry::MAX_TRANSIENT_WAIT
                     {
                         let wait = retry::backoff(attempts, retry::random());
                         eprintln!(
@@ -124,7 +142,7 @@ impl Remote {
                             describe(&err),
                             wait.as_secs_f64()
                         );
-                        tokio::time::sleep(wait).await;
+                        self.clock.sleep(wait).await;
                         continue;
                     }
                     return Err(
@@ -148,7 +166,7 @@ impl Remote {
                     self.url
                 ),
                 429 => {
-                    let wait = retry::rate_limit_wait(response.headers(), SystemTime::now());
+                    let wait = retry::rate_limit_wait(response.headers(), self.clock.now());
                     let body: Value = response.json().await.unwrap_or(Value::Null);
                     let limit = body["error"]["data"]["limit"]
                         .as_str()
@@ -168,20 +186,20 @@ impl Remote {
                         "toolhost: rate limited by the {limit:?} limit; waiting {:.1} s",
                         wait.as_secs_f64()
                     );
-                    tokio::time::sleep(wait).await;
+                    self.clock.sleep(wait).await;
                     continue;
                 }
                 s if retry::is_transient(s)
                     && repeat == Repeat::Safe
                     && attempts < retry::MAX_TRANSIENT_ATTEMPTS
-                    && started.elapsed() < retry::MAX_TRANSIENT_WAIT =>
+                    && self.since(started) < retry::MAX_TRANSIENT_WAIT =>
                 {
                     let wait = retry::backoff(attempts, retry::random());
                     eprintln!(
                         "toolhost: the server answered {s}; retrying in {:.1} s",
                         wait.as_secs_f64()
                     );
-                    tokio::time::sleep(wait).await;
+                    self.clock.sleep(wait).await;
                     continue;
                 }
                 _ => {}
@@ -353,5 +371,208 @@ mod tests {
             super::progress_line(500.0, Some(100.0), ""),
             "[####################] 500/100"
         );
+    }
+
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use serde_json::{Value, json};
+
+    use super::clock::{Clock, FakeClock};
+    use super::credentials::{Credential, Store};
+    use super::{Remote, Repeat};
+
+    /// What the scripted server answers next; when the script runs out it
+    /// answers the request properly.
+    type Script = Arc<Mutex<(VecDeque<(u16, Vec<(&'static str, String)>)>, usize)>>;
+
+    async fn answer(
+        State(script): State<Script>,
+        body: axum::Json<Value>,
+    ) -> (StatusCode, HeaderMap, String) {
+        let next = {
+            let mut script = script.lock().expect("script");
+            script.1 += 1;
+            script.0.pop_front()
+        };
+        let mut headers = HeaderMap::new();
+        match next {
+            Some((status, pairs)) => {
+                for (name, value) in pairs {
+                    headers.insert(name, value.parse().expect("header value"));
+                }
+                let body = json!({"jsonrpc": "2.0", "id": body["id"], "error": {
+                    "code": -32000, "message": "scripted", "data": {"limit": "calls"}}});
+                (
+                    StatusCode::from_u16(status).expect("status"),
+                    headers,
+                    body.to_string(),
+                )
+            }
+            None => {
+                headers.insert("content-type", "application/json".parse().expect("type"));
+                let body = json!({"jsonrpc": "2.0", "id": body["id"], "result": {"tools": []}});
+                (StatusCode::OK, headers, body.to_string())
+            }
+        }
+    }
+
+    /// A plain-HTTP MCP endpoint following `script`, and a client signed in
+    /// to it that waits on a fake clock.
+    async fn scripted(
+        script: Vec<(u16, Vec<(&'static str, String)>)>,
+    ) -> (Remote, Script, FakeClock) {
+        let state: Script = Arc::new(Mutex::new((script.into(), 0)));
+        let app = axum::Router::new()
+            .route("/mcp", axum::routing::post(answer))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let path = std::env::temp_dir().join(format!(
+            "toolhost-client-{}-{}.json",
+            std::process::id(),
+            super::retry::random()
+        ));
+        let store = Store::at(&path);
+        store
+            .put(
+                &url,
+                Credential {
+                    token_endpoint: format!("{url}/token"),
+                    revocation_endpoint: None,
+                    client_id: "test".into(),
+                    client_secret: None,
+                    access_token: "token".into(),
+                    refresh_token: None,
+                    expires_at: u64::MAX,
+                    scope: "read".into(),
+                },
+            )
+            .expect("credentials");
+        let clock = FakeClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 31));
+        let http = super::http_client(None, Duration::from_secs(5)).expect("client");
+        let remote = Remote::connect(&url, http, store, false)
+            .expect("signed in")
+            .with_clock(Arc::new(clock.clone()));
+        (remote, state, clock)
+    }
+
+    fn requests(script: &Script) -> usize {
+        script.lock().expect("script").1
+    }
+
+    fn limited(header: &'static str, value: String) -> (u16, Vec<(&'static str, String)>) {
+        (429, vec![(header, value)])
+    }
+
+    #[tokio::test]
+    async fn a_long_retry_after_is_waited_out_exactly() {
+        let (mut remote, script, clock) = scripted(vec![limited("retry-after", "30".into())]).await;
+        let started = clock.now();
+        let result = remote.request("tools/list", json!({}), Repeat::Safe).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(requests(&script), 2);
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 1);
+        // 30 s plus at most a tenth of it (and 100 ms) of jitter.
+        assert!(sleeps[0] >= Duration::from_secs(30), "{sleeps:?}");
+        assert!(sleeps[0] < Duration::from_millis(33_100), "{sleeps:?}");
+        assert_eq!(clock.now(), started + sleeps[0]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_date_and_a_ratelimit_reset_are_waited_out() {
+        let (mut remote, script, clock) = scripted(vec![]).await;
+        let at = clock.now() + Duration::from_secs(45);
+        script.lock().expect("script").0.extend([
+            limited("retry-after", httpdate::fmt_http_date(at)),
+            limited("ratelimit", "\"calls\";r=0;t=12".into()),
+        ]);
+        let result = remote.request("tools/list", json!({}), Repeat::Safe).await;
+        assert!(result.is_ok(), "{result:?}");
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+        assert!(
+            (45_000..49_600).contains(&sleeps[0].as_millis()),
+            "{sleeps:?}"
+        );
+        assert!(
+            (12_000..13_300).contains(&sleeps[1].as_millis()),
+            "{sleeps:?}"
+        );
+        assert_eq!(requests(&script), 3);
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_cap_is_reported_not_slept() {
+        let (mut remote, script, clock) =
+            scripted(vec![limited("retry-after", "3600".into())]).await;
+        let err = remote
+            .request("tools/list", json!({}), Repeat::Safe)
+            .await
+            .expect_err("an hour is too long to wait");
+        assert!(
+            format!("{err:#}").contains("\"calls\" limit; try again in 3600 s"),
+            "{err:#}"
+        );
+        assert!(clock.sleeps().is_empty());
+        assert_eq!(requests(&script), 1);
+    }
+
+    #[tokio::test]
+    async fn rate_limits_are_retried_at_most_three_times() {
+        let (mut remote, script, clock) =
+            scripted(vec![limited("retry-after", "2".into()); 5]).await;
+        assert!(
+            remote
+                .request("tools/list", json!({}), Repeat::Safe)
+                .await
+                .is_err()
+        );
+        assert_eq!(requests(&script), 4);
+        assert_eq!(clock.sleeps().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn transient_failures_back_off_with_full_jitter_and_a_cap() {
+        let (mut remote, script, clock) =
+            scripted(vec![(503, vec![]), (502, vec![]), (504, vec![])]).await;
+        let result = remote.request("tools/list", json!({}), Repeat::Safe).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(requests(&script), 4);
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 3);
+        // Ceilings 500 ms, 1 s, 2 s: 250 ms doubled per attempt.
+        for (sleep, ceiling) in sleeps.iter().zip([500, 1_000, 2_000]) {
+            assert!(sleep.as_millis() <= ceiling, "{sleeps:?}");
+        }
+        // Four attempts in all, then the failure is reported.
+        let (mut remote, script, clock) = scripted(vec![(503, vec![]); 6]).await;
+        assert!(
+            remote
+                .request("tools/list", json!({}), Repeat::Safe)
+                .await
+                .is_err()
+        );
+        assert_eq!((requests(&script), clock.sleeps().len()), (4, 3));
+    }
+
+    #[tokio::test]
+    async fn a_request_that_must_run_once_is_not_repeated() {
+        let (mut remote, script, clock) = scripted(vec![(503, vec![])]).await;
+        assert!(
+            remote
+                .request("tools/call", json!({"name": "write"}), Repeat::Once)
+                .await
+                .is_err()
+        );
+        assert_eq!(requests(&script), 1);
+        assert!(clock.sleeps().is_empty());
     }
 }

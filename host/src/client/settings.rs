@@ -1,12 +1,17 @@
 //! The CLI's own configuration file, for what is tedious to pass on every
 //! command: `$TOOLHOST_CLI_CONFIG`, else `<config dir>/toolhost/cli.toml`.
-//! Flags win over environment variables, which win over this file.
+//! Flags win over environment variables, which win over this file. Every
+//! setting flag has a key here named after it (`--no-browser` is
+//! `no_browser`; `--timeout` is `timeout_secs`); only a command's data (the
+//! tool, its `--arg`s) has none.
 //!
 //! ```toml
 //! url = "https://tools.example.com/mcp"
 //! ca_cert = "/etc/ssl/team-ca.pem"
 //! timeout_secs = 60
 //! verbose = false
+//! scope = "read"
+//! device = true
 //! ```
 
 use std::path::PathBuf;
@@ -29,6 +34,20 @@ pub struct CliSettings {
     pub timeout_secs: Option<u64>,
     /// Show each HTTP exchange (tokens redacted).
     pub verbose: Option<bool>,
+    /// `login`: scopes to ask for.
+    pub scope: Option<String>,
+    /// `login`: sign in with the client-credentials grant.
+    pub client_credentials: Option<bool>,
+    /// `login`: sign in with the device authorization grant.
+    pub device: Option<bool>,
+    /// `login`: print the sign-in link instead of opening a browser.
+    pub no_browser: Option<bool>,
+    /// `tools`: print JSON.
+    pub json: Option<bool>,
+    /// `call`: print the raw result JSON.
+    pub raw: Option<bool>,
+    /// `config`: the name the server gets in the client.
+    pub name: Option<String>,
 }
 
 impl CliSettings {
