@@ -275,6 +275,15 @@ pub struct ServerConfig {
     /// connection is dropped (slow-loris defence).
     #[serde(with = "duration_ms")]
     pub header_timeout_ms: Duration,
+    /// How long a whole request body may take to arrive after its head;
+    /// beyond it the request gets 408.
+    #[serde(with = "duration_ms")]
+    pub body_timeout_ms: Duration,
+    /// A connection that moves no byte for this long is closed (gracefully:
+    /// a response being computed is finished first). HTTP/1.1 connections
+    /// idle between requests are also bounded by `header_timeout_ms`.
+    #[serde(with = "duration_ms")]
+    pub idle_timeout_ms: Duration,
     /// Open connections at most; beyond it the server stops accepting until
     /// one closes (the kernel's backlog queues the rest).
     pub max_connections: usize,
@@ -660,6 +669,8 @@ impl Default for ServerConfig {
             public_url: None,
             log_format: LogFormat::Pretty,
             header_timeout_ms: Duration::from_secs(10),
+            body_timeout_ms: Duration::from_secs(30),
+            idle_timeout_ms: Duration::from_secs(120),
             max_connections: 10_000,
         }
     }

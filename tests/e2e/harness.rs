@@ -662,3 +662,32 @@ pub(crate) fn tool_names(list: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A raw TLS 1.3 connection to `server` speaking HTTP/1.1, for tests that
+/// must control every byte on the wire.
+pub(crate) async fn tls_stream(
+    server: &Server,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    install_crypto();
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&server.cert_path)?;
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let addr = server
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    Ok(
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await?,
+    )
+}

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 use crate::harness::Setup;
 
 fn client_with(
@@ -193,6 +195,71 @@ async fn the_connection_cap_queues_rather_than_fails() -> anyhow::Result<()> {
         started.elapsed() >= Duration::from_millis(500),
         "served after {:?}: the cap was not applied",
         started.elapsed()
+    );
+    Ok(())
+}
+
+/// Reads until the server closes the connection (or `limit` passes).
+async fn read_to_close(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: Duration,
+) -> anyhow::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    anyhow::ensure!(read.is_ok(), "the connection stayed open");
+    Ok(String::from_utf8_lossy(&received).into_owned())
+}
+
+#[tokio::test]
+async fn a_body_that_drips_gets_408_and_an_idle_connection_closes() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[server]\nheader_timeout_ms = 10000\nbody_timeout_ms = 500\nidle_timeout_ms = 800")
+        .start()
+        .await?;
+    let token = server.token.clone().context("a token")?;
+    // Promise 100 bytes, send 11, then nothing.
+    let mut stream = crate::harness::tls_stream(&server).await?;
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: 100\r\n\r\n{{\"jsonrpc\":"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let started = std::time::Instant::now();
+    let answer = read_to_close(&mut stream, Duration::from_secs(5)).await?;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "answered after {:?}, before the body deadline",
+        started.elapsed()
+    );
+
+    // A kept-alive connection that goes quiet is closed at the idle
+    // timeout, well before the 10 s header timeout would close it.
+    let mut stream = crate::harness::tls_stream(&server).await?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let started = std::time::Instant::now();
+    let answer = read_to_close(&mut stream, Duration::from_secs(5)).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let closed_after = started.elapsed();
+    assert!(
+        (Duration::from_millis(600)..Duration::from_secs(4)).contains(&closed_after),
+        "closed after {closed_after:?}"
     );
     Ok(())
 }

@@ -327,6 +327,8 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let serve_config = server::ServeConfig {
         tls: tls.map(|(server_config, _)| server_config),
         header_timeout: config.server.header_timeout_ms,
+        body_timeout: config.server.body_timeout_ms,
+        idle_timeout: config.server.idle_timeout_ms,
         max_connections: config.server.max_connections,
     };
     server::serve(listener, app, serve_config, shutdown_signal()).await;

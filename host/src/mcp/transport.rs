@@ -543,6 +543,12 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
         if is_limit {
             too_large()
+        } else if let Some(timeout) = find_source::<crate::server::BodyTimeout>(&err) {
+            HttpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                code::INVALID_REQUEST,
+                timeout.to_string(),
+            )
         } else {
             HttpError::new(
                 StatusCode::BAD_REQUEST,
@@ -551,6 +557,20 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
             )
         }
     })
+}
+
+/// The first error of type `T` in `err`'s chain of sources.
+fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = current.source();
+    }
+    None
 }
 
 /// The IETF RateLimit fields for a permitted call.

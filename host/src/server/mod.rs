@@ -4,6 +4,10 @@
 //!
 //! Knows nothing about MCP; it serves whatever `Router` it is given.
 
+mod timeouts;
+
+pub use timeouts::BodyTimeout;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +23,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use timeouts::{ActiveIo, Activity, DeadlineBody};
+
 /// How long open connections get to finish after shutdown is requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,8 +32,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServeConfig {
     /// `None` serves plain HTTP (only where config allowed it).
     pub tls: Option<Arc<crate::tls::Certificates>>,
-    /// Deadline for the TLS handshake and for each request head.
+    /// Deadline for the TLS handshake and for each request head (which,
+    /// for HTTP/1.1, includes waiting idle for the next request).
     pub header_timeout: Duration,
+    /// Deadline for a whole request body, from its head.
+    pub body_timeout: Duration,
+    /// A connection that moved no byte for this long is closed gracefully.
+    pub idle_timeout: Duration,
     /// Connections open at once; accepting pauses at the cap.
     pub max_connections: usize,
 }
@@ -79,20 +90,22 @@ pub async fn serve(
             .as_ref()
             .map(|c| TlsAcceptor::from(c.current()));
         let stop_rx = stop_rx.clone();
-        let header_timeout = config.header_timeout;
+        let timeouts = Timeouts {
+            header: config.header_timeout,
+            body: config.body_timeout,
+            idle: config.idle_timeout,
+        };
         tokio::spawn(async move {
             let _slot = slot;
             match acceptor {
                 Some(acceptor) => {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            serve_connection(tls, peer, app, header_timeout, stop_rx).await
-                        }
+                    match tokio::time::timeout(timeouts.header, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, app, timeouts, stop_rx).await,
                         Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_connection(stream, peer, app, header_timeout, stop_rx).await,
+                None => serve_connection(stream, peer, app, timeouts, stop_rx).await,
             }
         });
     }
@@ -103,39 +116,67 @@ pub async fn serve(
     }
 }
 
+#[derive(Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    body: Duration,
+    idle: Duration,
+}
+
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     app: Router,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     mut stop_rx: watch::Receiver<bool>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(req.map(Body::new))
+        app.clone()
+            .oneshot(req.map(|body| Body::new(DeadlineBody::new(body, timeouts.body))))
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(timeouts.header)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
+    let activity = Activity::new();
+    let io = ActiveIo::new(io, activity.clone());
     let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
+    let stopping = async {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    };
+    let mut stopping = std::pin::pin!(stopping);
     tokio::select! {
         res = conn.as_mut() => {
             if let Err(err) = res {
                 tracing::debug!(%peer, "connection ended: {err}");
             }
+            return;
         }
-        () = async { let _ = stop_rx.wait_for(|stop| *stop).await; } => {
+        () = activity.idle_for(timeouts.idle) => {
+            // Graceful: a response still being computed (a long tool call
+            // that has sent nothing yet) is finished, not cut.
+            tracing::debug!(%peer, "closing an idle connection");
             conn.as_mut().graceful_shutdown();
+        }
+        () = stopping.as_mut() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+            return;
+        }
+    }
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopping => {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
         }
     }
