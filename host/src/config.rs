@@ -69,6 +69,8 @@ pub struct AuthConfig {
     /// Extra CA certificate (PEM) trusted for metadata documents, besides
     /// the Mozilla roots.
     pub client_metadata_ca: Option<PathBuf>,
+    /// `certificate`: the scopes a verified client certificate carries.
+    pub certificate_scopes: Vec<String>,
 }
 
 /// Where tokens come from.
@@ -80,6 +82,10 @@ pub enum AuthMode {
     Embedded,
     /// Tokens come from an external identity provider (`issuer`).
     External,
+    /// The TLS client certificate is the caller (mutual TLS, `tls.client_ca`):
+    /// its subject's common name is the subject, its organizational units
+    /// the groups; no bearer token is asked for.
+    Certificate,
     /// No authentication: only allowed on a loopback listener.
     Off,
 }
@@ -100,6 +106,7 @@ impl Default for AuthConfig {
             client_metadata_documents: true,
             client_metadata_private_addresses: false,
             client_metadata_ca: None,
+            certificate_scopes: vec!["read".into(), "write".into()],
         }
     }
 }
@@ -304,6 +311,23 @@ pub enum LogFormat {
 pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that sign client certificates: turns on mutual
+    /// TLS. Reloaded with the server certificate.
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: whether every client must present a certificate.
+    pub client_auth: ClientAuth,
+}
+
+/// Whether mutual TLS demands a client certificate.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// The handshake fails without a certificate the CA signed.
+    #[default]
+    Required,
+    /// A certificate is verified when offered; clients without one still
+    /// connect (and authenticate with a token).
+    Optional,
 }
 
 /// `[mcp]`: protocol and transport settings.
@@ -567,6 +591,17 @@ impl Config {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         let auth = &self.auth;
         match auth.mode {
+            AuthMode::Certificate
+                if self.tls.client_ca.is_none()
+                    || self.tls.client_auth != ClientAuth::Required
+                    || self.server.insecure_http =>
+            {
+                return invalid(
+                    "auth.mode = \"certificate\" needs TLS with tls.client_ca and \
+                     tls.client_auth = \"required\""
+                        .into(),
+                );
+            }
             AuthMode::Off if !self.server.listen.ip().is_loopback() => {
                 return invalid(format!(
                     "auth.mode = \"off\" lets anyone call every tool; it is only allowed on a \
@@ -786,6 +821,24 @@ mod tests {
             SocketAddr::from(([127, 0, 0, 1], 8443))
         );
         assert_eq!(config.plugins.limits.memory_mib, 64);
+    }
+
+    #[test]
+    fn certificate_auth_needs_a_required_client_ca() {
+        assert!(load("[auth]\nmode = \"certificate\"\n", &[]).is_err());
+        assert!(
+            load(
+                "[tls]\nclient_ca = \"ca.pem\"\nclient_auth = \"optional\"\n[auth]\nmode = \"certificate\"\n",
+                &[]
+            )
+            .is_err()
+        );
+        let config = load(
+            "[tls]\nclient_ca = \"ca.pem\"\n[auth]\nmode = \"certificate\"\n",
+            &[],
+        )
+        .expect("a required client CA suffices");
+        assert_eq!(config.tls.client_auth, ClientAuth::Required);
     }
 
     #[test]

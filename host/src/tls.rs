@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
-use crate::config::TlsConfig;
+use crate::config::{ClientAuth, TlsConfig};
 
 /// Where the certificate came from, for the start-up banner.
 #[derive(Debug, Clone)]
@@ -45,6 +45,43 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
     #[error("certificate and key do not form a usable TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("tls.client_ca is not a usable CA for client certificates: {0}")]
+    ClientCa(String),
+}
+
+/// The caller a verified client certificate names (mutual TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The subject's common name, else the whole subject DN.
+    pub subject: String,
+    /// The subject's organizational units, used as groups by access rules.
+    pub groups: Vec<String>,
+    /// SHA-256 of the certificate (DER), colon-separated hex.
+    pub fingerprint: String,
+}
+
+impl ClientIdentity {
+    /// Reads the leaf of a chain rustls has already verified; `None` when it
+    /// does not parse (rustls would not have accepted it).
+    pub fn from_chain(chain: &[CertificateDer<'_>]) -> Option<ClientIdentity> {
+        let leaf = chain.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        let subject = cert.subject();
+        let common_name = subject
+            .iter_common_name()
+            .find_map(|cn| cn.as_str().ok())
+            .map(str::to_string);
+        let groups = subject
+            .iter_organizational_unit()
+            .filter_map(|ou| ou.as_str().ok())
+            .map(str::to_string)
+            .collect();
+        Some(ClientIdentity {
+            subject: common_name.unwrap_or_else(|| subject.to_string()),
+            groups,
+            fingerprint: fingerprint(leaf),
+        })
+    }
 }
 
 /// The served TLS configuration; swapped whole when the certificate files
@@ -54,6 +91,7 @@ pub struct Certificates {
     current: ArcSwap<rustls::ServerConfig>,
     cert_path: PathBuf,
     key_path: PathBuf,
+    client_ca: Option<(PathBuf, ClientAuth)>,
 }
 
 impl Certificates {
@@ -65,7 +103,7 @@ impl Certificates {
     /// Re-reads the files; on any error the previous configuration keeps
     /// serving. Returns the new fingerprint.
     pub fn reload(&self) -> Result<String, TlsError> {
-        let (config, fingerprint) = build(&self.cert_path, &self.key_path)?;
+        let (config, fingerprint) = build(&self.cert_path, &self.key_path, &self.client_ca)?;
         self.current.store(config);
         Ok(fingerprint)
     }
@@ -90,7 +128,8 @@ pub fn server_config(
             (cert, key, generated)
         }
     };
-    let (server, fingerprint) = build(&cert_path, &key_path)?;
+    let client_ca = config.client_ca.clone().map(|ca| (ca, config.client_auth));
+    let (server, fingerprint) = build(&cert_path, &key_path, &client_ca)?;
     let info = CertInfo {
         cert_path: cert_path.clone(),
         fingerprint,
@@ -100,6 +139,7 @@ pub fn server_config(
         current: ArcSwap::new(server),
         cert_path,
         key_path,
+        client_ca,
     };
     Ok((Arc::new(certificates), info))
 }
@@ -107,16 +147,37 @@ pub fn server_config(
 fn build(
     cert_path: &Path,
     key_path: &Path,
+    client_ca: &Option<(PathBuf, ClientAuth)>,
 ) -> Result<(Arc<rustls::ServerConfig>, String), TlsError> {
     let certs = read_certs(cert_path)?;
     let key = read_key(key_path)?;
     let fingerprint = fingerprint(&certs[0]);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // TLS 1.3 only: the design rules out 1.2 and its weaker cipher suites.
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some((path, mode)) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(path)? {
+                roots.add(cert)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = match mode {
+                ClientAuth::Required => verifier,
+                ClientAuth::Optional => verifier.allow_unauthenticated(),
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|err| TlsError::ClientCa(err.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut server = builder.with_single_cert(certs, key)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(server), fingerprint))
 }
@@ -144,10 +205,11 @@ const CERT_DEBOUNCE: Duration = Duration::from_millis(250);
 /// old configuration serving until the next change completes the pair.
 pub fn watch(certificates: Arc<Certificates>) -> notify::Result<CertWatch> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let files = [
+    let mut files = vec![
         certificates.cert_path.clone(),
         certificates.key_path.clone(),
     ];
+    files.extend(certificates.client_ca.iter().map(|(path, _)| path.clone()));
     let names: Vec<_> = files
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
@@ -167,6 +229,7 @@ pub fn watch(certificates: Arc<Certificates>) -> notify::Result<CertWatch> {
         .iter()
         .filter_map(|p| p.parent().map(Path::to_path_buf))
         .collect();
+    dirs.sort();
     dirs.dedup();
     for dir in &dirs {
         notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::NonRecursive)?;
@@ -290,6 +353,7 @@ mod tests {
         let config = TlsConfig {
             cert: Some(PathBuf::from("/nonexistent/cert.pem")),
             key: Some(PathBuf::from("/nonexistent/key.pem")),
+            ..TlsConfig::default()
         };
         let Err(err) = server_config(&config, Path::new("/tmp")) else {
             panic!("missing files must fail");

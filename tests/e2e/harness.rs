@@ -210,7 +210,8 @@ impl Server {
             }
         }
         let embedded_auth = !(config_has(&setup.config, "mode = \"off\"")
-            || config_has(&setup.config, "mode = \"external\""));
+            || config_has(&setup.config, "mode = \"external\"")
+            || config_has(&setup.config, "mode = \"certificate\""));
         let token = if embedded_auth {
             Some(mint_token(
                 &config_path,
@@ -327,6 +328,19 @@ impl Server {
         method: &str,
         params: Value,
     ) -> anyhow::Result<Reply> {
+        self.stateless_with(&self.client, Some(token), method, params)
+            .await
+    }
+
+    /// One stateless-era request through `client` (say, one holding a TLS
+    /// client certificate), with `token` if given.
+    pub(crate) async fn stateless_with(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<Reply> {
         let mut params = params;
         if let Some(map) = params.as_object_mut() {
             map.insert(
@@ -340,15 +354,16 @@ impl Server {
         }
         let name = params["name"].as_str().map(str::to_string);
         let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-        let mut req = self
-            .client
+        let mut req = client
             .post(&self.url)
-            .bearer_auth(token)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", method);
         if let Some(name) = name {
             req = req.header("mcp-name", name);
+        }
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
         }
         let res = req.json(&body).send().await?;
         Reply::read(res).await

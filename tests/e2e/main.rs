@@ -16,6 +16,7 @@ mod interop;
 mod limits;
 mod loading;
 mod metrics;
+mod mtls;
 mod network;
 mod reload;
 mod reload_load;

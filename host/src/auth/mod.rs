@@ -2,7 +2,9 @@
 //! resource server ([`verify`]) turns into a [`Principal`]; [`policy`]
 //! decides which tools that principal may see and call. Tokens come from
 //! the embedded authorization server ([`issuer`], the default) or from an
-//! external identity provider whose keys [`jwks`] fetches.
+//! external identity provider whose keys [`jwks`] fetches. With
+//! `mode = "certificate"` the verified TLS client certificate is the
+//! principal instead (mutual TLS; the handshake already checked it).
 //!
 //! **Invariants:** a token is only ever read from the `Authorization`
 //! header; it never leaves this module (plugins get the [`Principal`], not
@@ -55,6 +57,8 @@ pub struct Auth {
     embedded: Option<Arc<issuer::Issuer>>,
     /// Per-address budget of the issuer's endpoints.
     endpoint_budget: Arc<crate::limits::AddressBudget>,
+    /// `certificate` mode: the scopes a client certificate carries.
+    certificate_scopes: Vec<String>,
 }
 
 impl Auth {
@@ -73,7 +77,7 @@ impl Auth {
             verified: verify::VerifiedCache::default(),
         };
         let (issuer, verifier, embedded) = match auth.mode {
-            AuthMode::Off => (String::new(), None, None),
+            AuthMode::Off | AuthMode::Certificate => (String::new(), None, None),
             AuthMode::External => {
                 let issuer = auth.issuer.clone().context("auth.issuer is required")?;
                 let keys = jwks::RemoteKeys::new(issuer.clone(), auth.jwks_uri.clone())
@@ -119,6 +123,7 @@ impl Auth {
                 config.limits.auth_requests_per_minute,
                 config.limits.auth_burst,
             )),
+            certificate_scopes: auth.certificate_scopes.clone(),
         }))
     }
 
@@ -176,7 +181,7 @@ impl Auth {
             "scopes_supported": ["read", "write"],
             "resource_name": "toolhost",
         });
-        if self.mode != AuthMode::Off {
+        if matches!(self.mode, AuthMode::Embedded | AuthMode::External) {
             doc["authorization_servers"] = serde_json::json!([self.issuer]);
         }
         doc
@@ -195,6 +200,21 @@ pub async fn require_token(
     next: Next,
 ) -> Response {
     let client_ip = request.extensions().get::<ClientIp>().map(|c| c.0);
+    if auth.mode == AuthMode::Certificate {
+        let identity = request
+            .extensions()
+            .get::<Arc<crate::tls::ClientIdentity>>()
+            .cloned();
+        let Some(identity) = identity else {
+            // Only reachable if the listener stopped requiring certificates.
+            return refuse(auth.challenge(), "no client certificate");
+        };
+        let principal = Principal::from_certificate(&identity, &auth.certificate_scopes);
+        request.extensions_mut().insert(principal.clone());
+        let mut response = next.run(request).await;
+        response.extensions_mut().insert(principal);
+        return response;
+    }
     let Some(verifier) = &auth.verifier else {
         let address = client_ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
         request

@@ -26,6 +26,21 @@ impl Principal {
         }
     }
 
+    /// A caller known by its verified TLS client certificate; the client id
+    /// names the certificate, so audit records tell two keys apart.
+    pub(crate) fn from_certificate(
+        identity: &crate::tls::ClientIdentity,
+        scopes: &[String],
+    ) -> Principal {
+        let short: String = identity.fingerprint.chars().take(23).collect();
+        Principal {
+            subject: identity.subject.clone(),
+            client_id: Some(format!("cert:{short}")),
+            scopes: scopes.to_vec(),
+            groups: identity.groups.clone(),
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }

@@ -387,6 +387,15 @@ fn print_auth(config: &Config, base_url: &str, auth: &Auth, first_password: Opti
         AuthMode::Off => {
             println!("  auth: OFF: anyone who can reach this loopback address may call every tool")
         }
+        AuthMode::Certificate => println!(
+            "  auth: TLS client certificates signed by {}",
+            config
+                .tls
+                .client_ca
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
         AuthMode::External => println!(
             "  auth: bearer tokens from {}",
             config.auth.issuer.as_deref().unwrap_or_default()

@@ -100,12 +100,22 @@ pub async fn serve(
             match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(timeouts.header, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => serve_connection(tls, peer, app, timeouts, stop_rx).await,
+                        Ok(Ok(tls)) => {
+                            // Verified by rustls during the handshake when
+                            // mutual TLS is on; absent otherwise.
+                            let identity = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(crate::tls::ClientIdentity::from_chain)
+                                .map(Arc::new);
+                            serve_connection(tls, peer, identity, app, timeouts, stop_rx).await
+                        }
                         Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_connection(stream, peer, app, timeouts, stop_rx).await,
+                None => serve_connection(stream, peer, None, app, timeouts, stop_rx).await,
             }
         });
     }
@@ -126,6 +136,7 @@ struct Timeouts {
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
+    identity: Option<Arc<crate::tls::ClientIdentity>>,
     app: Router,
     timeouts: Timeouts,
     mut stop_rx: watch::Receiver<bool>,
@@ -134,6 +145,9 @@ async fn serve_connection<I>(
 {
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(identity) = &identity {
+            req.extensions_mut().insert(identity.clone());
+        }
         app.clone()
             .oneshot(req.map(|body| Body::new(DeadlineBody::new(body, timeouts.body))))
     });
