@@ -137,6 +137,20 @@ impl Metrics {
         }
     }
 
+    /// Exports the plugin runtime's own timings.
+    pub fn register_plugin_timings(&mut self, timings: &crate::plugins::Timings) {
+        self.registry.register(
+            "plugin_instantiation_seconds",
+            "Time to create a plugin instance for a call",
+            timings.instantiate.clone(),
+        );
+        self.registry.register(
+            "tool_execution_seconds",
+            "Time in the plugin per call, instantiation to answer (streamed or not)",
+            timings.execute.clone(),
+        );
+    }
+
     /// The OpenMetrics text, with gauges refreshed from `snapshot`.
     pub fn render(&self, snapshot: &Snapshot, audit: &AuditSink) -> String {
         self.plugins_loaded.set(snapshot.plugins_loaded);

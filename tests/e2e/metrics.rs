@@ -96,3 +96,37 @@ async fn metrics_move_with_traffic() -> anyhow::Result<()> {
     assert_eq!(ready["plugins"], 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn plugin_time_is_measured_in_the_plugin_even_when_streamed() -> anyhow::Result<()> {
+    let server = Setup::new().fixture("hostile").start().await?;
+    let metrics_url = server.metrics_url.clone().expect("metrics listener");
+    let session = server.session("2025-11-25").await?;
+    session.call("sleep", json!({"ms": 300})).await?;
+    // With a progress token the answer is an event stream: its headers
+    // leave before the tool finishes, so only the plugin layer can time it.
+    let streamed = session
+        .post(
+            json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": "progress", "arguments": {"steps": 2}, "_meta": {"progressToken": "p"}}}),
+        )
+        .await?;
+    assert_eq!(
+        streamed.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    let text = reqwest::get(&metrics_url).await?.text().await?;
+    let executed = |suffix: &str| {
+        sample(
+            &text,
+            &format!("toolhost_tool_execution_seconds_{suffix}{{plugin=\"hostile\"}}"),
+        )
+    };
+    assert_eq!(executed("count"), Some(2.0), "{text}");
+    assert!(executed("sum").is_some_and(|s| s >= 0.3), "{text}");
+    assert!(
+        sample(&text, "toolhost_plugin_instantiation_seconds_count").is_some_and(|n| n >= 2.0),
+        "{text}"
+    );
+    Ok(())
+}

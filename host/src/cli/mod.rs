@@ -269,7 +269,7 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
     let mcp_state = Arc::new(
         mcp::McpState::new(
             &config,
-            plugin_runtime,
+            plugin_runtime.clone(),
             registry,
             audit_sink.clone(),
             auth.clone(),
@@ -281,7 +281,9 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         allow: config.limits.allow_ips.clone(),
         trusted_proxies: config.limits.trusted_proxies.clone(),
     });
-    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let mut metrics = crate::metrics::Metrics::new();
+    metrics.register_plugin_timings(plugin_runtime.timings());
+    let metrics = Arc::new(metrics);
     let metrics_server = if config.metrics.enabled {
         let listener = tokio::net::TcpListener::bind(config.metrics.listen)
             .await

@@ -185,15 +185,27 @@ pub async fn call_tool(
     let (mut store, stderr) = new_store(runtime, state, deadline);
     // The epoch callback only runs while guest code runs; this timeout also
     // covers time parked in host calls (a clock, an upstream, a client).
+    let started = std::time::Instant::now();
     let res = tokio::time::timeout(deadline, async {
         let instance = plugin.pre.instantiate_async(&mut store).await?;
+        runtime
+            .timings
+            .instantiate
+            .observe(started.elapsed().as_secs_f64());
         instance
             .toolhost_plugin_tools()
             .call_call_tool(&mut store, &caller, &tool.declared_name, &arguments_text)
             .await
     })
-    .await
-    .map_err(|_| CallError::Deadline(deadline))?;
+    .await;
+    runtime
+        .timings
+        .execute
+        .get_or_create(&super::PluginLabel {
+            plugin: plugin.name.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    let res = res.map_err(|_| CallError::Deadline(deadline))?;
     let output = match res {
         Ok(Ok(output)) => output,
         Ok(Err(tool_error)) => return Err(CallError::Tool(ToolFailure(tool_error))),

@@ -50,10 +50,47 @@ pub struct Runtime {
     /// One permit per live instance, matching the pool's slots, so a burst of
     /// calls queues instead of failing to find a slot.
     pub(crate) instances: Semaphore,
+    pub(crate) timings: Timings,
     _ticker: engine::EpochTicker,
 }
 
+/// Where plugin time goes, measured around the guest itself so a streamed
+/// response (whose headers leave long before the tool finishes) still
+/// times the whole call. The metrics module registers these.
+#[derive(Clone)]
+pub struct Timings {
+    /// Creating an instance from the pre-linked component.
+    pub instantiate: prometheus_client::metrics::histogram::Histogram,
+    /// Instantiation through the tool's answer, per plugin.
+    pub execute: prometheus_client::metrics::family::Family<
+        PluginLabel,
+        prometheus_client::metrics::histogram::Histogram,
+    >,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct PluginLabel {
+    pub plugin: String,
+}
+
+impl Timings {
+    fn new() -> Timings {
+        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        Timings {
+            // 10 µs to ~1.3 s: a pooled instance takes tens of microseconds.
+            instantiate: Histogram::new(exponential_buckets(0.000_01, 2.0, 18)),
+            execute: prometheus_client::metrics::family::Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_05, 2.0, 19))
+            }),
+        }
+    }
+}
+
 impl Runtime {
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
     /// Builds the engine and linker once at start-up. Compiled components are
     /// cached under `cache_dir`.
     pub fn new(config: &PluginsConfig, cache_dir: PathBuf) -> anyhow::Result<Runtime> {
@@ -80,6 +117,7 @@ impl Runtime {
             config: config.clone(),
             outbound: Arc::new(outbound),
             instances: Semaphore::new(limits.max_instances as usize),
+            timings: Timings::new(),
             _ticker: ticker,
         })
     }
