@@ -27,7 +27,7 @@ use clap::Parser;
 
 use crate::load::{Budget, CpuProbe, ServerCpu};
 use crate::mcp::{Kind, Target, Tool};
-use crate::report::{Level, ManyCalls, Report, Setting};
+use crate::report::{FrontDoor, Level, ManyCalls, Report, Setting};
 use crate::server::{Setup, Toolhost};
 
 /// Bundled plugins the server is started with.
@@ -35,13 +35,24 @@ const PLUGINS: &[&str] = &["devtools", "conformance"];
 
 /// Configuration every toolhost start gets, before `--server-env`: the
 /// benchmark measures capacity, so the per-client call budget (100 calls per
-/// hour by default) is off, and the metrics listener takes any free port
-/// instead of the fixed 9464 that another server on the machine may hold.
-/// Everything else (audit log with fsync, metrics) stays at its default.
+/// hour by default) is raised out of reach, but still checked on every
+/// call; and the metrics listener takes any free port instead of the fixed
+/// 9464 that another server on the machine may hold. Everything else
+/// (audit log with fsync, metrics) stays at its default.
 const SERVER_ENV: &[(&str, &str)] = &[
-    ("TOOLHOST_LIMITS__TOOL_CALLS_PER_HOUR", "0"),
+    ("TOOLHOST_LIMITS__TOOL_CALLS_PER_HOUR", "4000000000"),
+    ("TOOLHOST_LIMITS__TOOL_CALLS_BURST", "1000000000"),
     ("TOOLHOST_METRICS__LISTEN", "127.0.0.1:0"),
 ];
+
+/// What the front-door comparison turns off: the call budget and the audit log.
+const BARE_ENV: &[(&str, &str)] = &[
+    ("TOOLHOST_LIMITS__TOOL_CALLS_PER_HOUR", "0"),
+    ("TOOLHOST_AUDIT__ENABLED", "false"),
+];
+
+/// Connections for the front-door comparison (the reference level).
+const FRONT_DOOR_CONNECTIONS: usize = 16;
 
 /// How long the idle server's CPU use is watched.
 const IDLE_WINDOW: Duration = Duration::from_secs(2);
@@ -342,6 +353,50 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         levels.extend(Level::new(connections, rounds, memory_after));
     }
 
+    // What rate limits and the audit log cost: the same server with both
+    // off, measured in alternating rounds against the one with both on.
+    eprintln!(
+        "bench: front door (limits and audit) on vs off at {FRONT_DOOR_CONNECTIONS} connections"
+    );
+    let mut bare_setup = setup.clone();
+    bare_setup
+        .env
+        .extend(BARE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let bare = Toolhost::spawn(
+        &bare_setup,
+        &root.join("target/bench/work/data-bare"),
+        "bare",
+    )
+    .await?;
+    let bare_probe = CpuProbe {
+        server: ServerCpu::Process(bare.pid),
+        not_client: echo::THREAD_NAME,
+        ticks_per_sec: ticks,
+    };
+    let mut front_door_rounds = Vec::with_capacity(args.rounds * 2);
+    for round in 0..args.rounds {
+        let on = (&server.target, &toolhost_probe);
+        let off = (&bare.target, &bare_probe);
+        let order = if round % 2 == 0 { [on, off] } else { [off, on] };
+        for (target, probe) in order {
+            let mut run = load::run(target, FRONT_DOOR_CONNECTIONS, budget, probe).await?;
+            if Arc::ptr_eq(target, &bare.target) {
+                run.target = "toolhost without limits and audit";
+            }
+            eprintln!(
+                "bench: {:>34}: {:>8.0}/s p50 {:.3} ms, server {:.1} µs/req, {} errors",
+                run.target,
+                run.per_sec,
+                stats::ms(run.latency.p50_us),
+                run.server_cpu_us,
+                run.errors
+            );
+            front_door_rounds.push(run);
+        }
+    }
+    drop(bare);
+    let front_door = FrontDoor::new(front_door_rounds);
+
     let mut survived = server.alive();
     drop(server);
 
@@ -374,6 +429,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         idle_cpu_percent,
         many_calls,
         levels,
+        front_door,
         sessions,
         server_survived: survived,
         checks: Vec::new(),

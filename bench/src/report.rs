@@ -77,6 +77,40 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
+/// The same toolhost with rate limits and the audit log on, and off.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct FrontDoor {
+    /// Best round of each.
+    pub(crate) on: Option<Run>,
+    pub(crate) off: Option<Run>,
+    /// Calls/s with both on ÷ calls/s with both off.
+    pub(crate) ratio: f64,
+    pub(crate) rounds: Vec<Run>,
+}
+
+impl FrontDoor {
+    pub(crate) fn new(rounds: Vec<Run>) -> FrontDoor {
+        let best = |on: bool| {
+            rounds
+                .iter()
+                .filter(|r| (r.target == "toolhost") == on)
+                .max_by(|a, b| a.per_sec.total_cmp(&b.per_sec))
+                .cloned()
+        };
+        let (on, off) = (best(true), best(false));
+        let ratio = match (&on, &off) {
+            (Some(on), Some(off)) => ratio(on.per_sec, off.per_sec),
+            _ => 0.0,
+        };
+        FrontDoor {
+            on,
+            off,
+            ratio,
+            rounds,
+        }
+    }
+}
+
 /// The `--calls` phase: many calls on one server, memory before and after.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct ManyCalls {
@@ -104,6 +138,7 @@ pub(crate) struct Report {
     pub(crate) idle_cpu_percent: f64,
     pub(crate) many_calls: ManyCalls,
     pub(crate) levels: Vec<Level>,
+    pub(crate) front_door: FrontDoor,
     pub(crate) sessions: SessionsResult,
     pub(crate) server_survived: bool,
     pub(crate) checks: Vec<Check>,
@@ -147,6 +182,21 @@ impl Report {
                     pass: l.samples > 0 && l.p99_us <= 3000,
                 });
             }
+        }
+        let door = &self.front_door;
+        if let (Some(on), Some(off)) = (&door.on, &door.off) {
+            checks.push(Check {
+                what: format!(
+                    "cost of rate limits and audit at {} connections (on ÷ off)",
+                    on.connections
+                ),
+                measured: format!(
+                    "{:.2}× ({:.0} / {:.0} per s)",
+                    door.ratio, on.per_sec, off.per_sec
+                ),
+                target: "≥ 0.9×".into(),
+                pass: door.ratio >= 0.9 && on.errors == 0 && off.errors == 0,
+            });
         }
         let warm = warm_median_ms(&self.warm_starts);
         checks.push(Check {
@@ -244,6 +294,35 @@ impl Report {
                 out,
                 "| {} | **toolhost / echo** | **{:.2}×** | | | | | | {:.1}× | | | |",
                 level.connections, level.ratio, level.cpu_ratio
+            );
+        }
+        if let (Some(on), Some(off)) = (&self.front_door.on, &self.front_door.off) {
+            let _ = writeln!(
+                out,
+                "\n### Front door: rate limits and audit log on vs off\n"
+            );
+            let _ = writeln!(
+                out,
+                "| conns | server | req/s | p50 ms | p99 ms | server CPU µs/req | errors |"
+            );
+            let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|");
+            for run in [on, off] {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.3} | {:.3} | {:.1} | {} |",
+                    run.connections,
+                    run.target,
+                    run.per_sec,
+                    ms(run.latency.p50_us),
+                    ms(run.latency.p99_us),
+                    run.server_cpu_us,
+                    run.errors
+                );
+            }
+            let _ = writeln!(
+                out,
+                "| {} | **on / off** | **{:.2}×** | | | | |",
+                on.connections, self.front_door.ratio
             );
         }
         let _ = writeln!(out, "\n### Start-up (spawn → …, ms)\n");
