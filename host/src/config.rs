@@ -394,6 +394,10 @@ pub struct PluginPolicy {
     pub max_response_bytes: u64,
     /// Most a sidecar's `[network] max_requests_per_call` may be.
     pub max_requests_per_call: u32,
+    /// Count the instructions guests execute, so `limits.fuel` can bound a
+    /// call's CPU work exactly (the deadline bounds wall-clock time). Costs
+    /// guest speed, so it is off unless asked for.
+    pub fuel_metering: bool,
 }
 
 /// Per-call sandbox limits applied to every plugin.
@@ -410,6 +414,9 @@ pub struct PluginLimits {
     /// Plugin instances alive at once across all plugins; more calls wait.
     /// Also the default per-plugin concurrency.
     pub max_instances: u32,
+    /// Fuel (roughly, Wasm instructions) one call may burn; 0 is no budget.
+    /// Needs `plugins.policy.fuel_metering`.
+    pub fuel: u64,
 }
 
 /// An error in the configuration, naming where it came from.
@@ -562,6 +569,9 @@ impl Config {
         }
         if limits.deadline_ms.is_zero() {
             return invalid("plugins.limits.deadline_ms must be positive".into());
+        }
+        if limits.fuel > 0 && !self.plugins.policy.fuel_metering {
+            return invalid("plugins.limits.fuel needs plugins.policy.fuel_metering = true".into());
         }
         if !(1..=10_000).contains(&limits.max_instances) {
             return invalid("plugins.limits.max_instances must be between 1 and 10000".into());
@@ -763,6 +773,7 @@ impl Default for PluginPolicy {
             max_network_timeout_ms: Duration::from_secs(120),
             max_response_bytes: 64 * 1024 * 1024,
             max_requests_per_call: 1000,
+            fuel_metering: false,
         }
     }
 }
@@ -774,6 +785,7 @@ impl Default for PluginLimits {
             deadline_ms: Duration::from_secs(30),
             max_output_bytes: 4 * 1024 * 1024,
             max_instances: 256,
+            fuel: 0,
         }
     }
 }

@@ -162,3 +162,28 @@ async fn a_saturated_plugin_queues_then_refuses() -> anyhow::Result<()> {
     assert_eq!(n_busy, 6);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_fuel_budget_stops_a_loop_by_work_done() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config(
+            "[plugins.policy]\nfuel_metering = true\n[plugins.limits]\nfuel = 50000000\ndeadline_ms = 20000",
+        )
+        .start()
+        .await?;
+    let session = server.session("2025-11-25").await?;
+    let started = Instant::now();
+    let res = session.call("spin", json!({})).await?;
+    assert_eq!(res["result"]["isError"], true, "{res}");
+    assert!(text(&res).contains("CPU budget of 50000000 fuel"), "{res}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped by fuel, not the 20 s deadline: {:?}",
+        started.elapsed()
+    );
+    // Ordinary calls fit the budget easily.
+    let res = session.call("echo", json!({"text": "fits"})).await?;
+    assert_eq!(text(&res), "fits");
+    Ok(())
+}

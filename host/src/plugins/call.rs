@@ -97,6 +97,8 @@ pub enum CallError {
     Deadline(Duration),
     #[error("the tool exceeded its memory limit of {0} MiB and was stopped")]
     Memory(usize),
+    #[error("the tool used its whole CPU budget of {0} fuel and was stopped")]
+    Fuel(u64),
     #[error("the tool overflowed its stack and was stopped")]
     StackOverflow,
     #[error("the tool crashed: {0}")]
@@ -182,7 +184,7 @@ pub async fn call_tool(
         network: plugin.network.clone(),
         outbound: runtime.outbound.clone(),
     };
-    let (mut store, stderr) = new_store(runtime, state, deadline);
+    let (mut store, stderr) = new_store(runtime, state, deadline, limits.fuel);
     // The epoch callback only runs while guest code runs; this timeout also
     // covers time parked in host calls (a clock, an upstream, a client).
     let started = std::time::Instant::now();
@@ -219,7 +221,14 @@ pub async fn call_tool(
                     Err(CallError::MissingCapability(names))
                 }
                 Some(Interrupt::InvalidAnswer(message)) => Err(CallError::InvalidAnswer(message)),
-                None => Err(classify_trap(err, &store, &stderr, deadline, memory_bytes)),
+                None => Err(classify_trap(
+                    err,
+                    &store,
+                    &stderr,
+                    deadline,
+                    memory_bytes,
+                    limits.fuel,
+                )),
             };
         }
     };
@@ -256,7 +265,7 @@ pub(crate) async fn list_tools(
         network: Arc::new(NetworkGrant::none()),
         outbound: runtime.outbound.clone(),
     };
-    let (mut store, stderr) = new_store(runtime, state, LIST_TOOLS_DEADLINE);
+    let (mut store, stderr) = new_store(runtime, state, LIST_TOOLS_DEADLINE, None);
     let res = tokio::time::timeout(LIST_TOOLS_DEADLINE, async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance
@@ -266,7 +275,16 @@ pub(crate) async fn list_tools(
     })
     .await
     .map_err(|_| CallError::Deadline(LIST_TOOLS_DEADLINE))?;
-    res.map_err(|err| classify_trap(err, &store, &stderr, LIST_TOOLS_DEADLINE, memory_bytes))
+    res.map_err(|err| {
+        classify_trap(
+            err,
+            &store,
+            &stderr,
+            LIST_TOOLS_DEADLINE,
+            memory_bytes,
+            None,
+        )
+    })
 }
 
 fn validate_arguments(tool: &ToolSpec, arguments: &serde_json::Value) -> Result<(), CallError> {
@@ -294,11 +312,16 @@ fn new_store(
     runtime: &Runtime,
     parts: StateParts,
     deadline: Duration,
+    fuel: Option<u64>,
 ) -> (Store<CallState>, MemoryOutputPipe) {
     let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
     let state = CallState::new(parts, stderr.clone());
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|state| &mut state.limiter);
+    if runtime.config.policy.fuel_metering {
+        // A metered store starts empty: without a budget, fill it.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
     let ends_at = Instant::now() + deadline;
     store.set_epoch_deadline(1);
     // Yield at every tick so a spinning guest shares its worker thread; stop it
@@ -320,6 +343,7 @@ fn classify_trap(
     stderr: &MemoryOutputPipe,
     deadline: Duration,
     memory_bytes: usize,
+    fuel: Option<u64>,
 ) -> CallError {
     if store.data().limiter.exceeded {
         return CallError::Memory(memory_bytes >> 20);
@@ -327,6 +351,9 @@ fn classify_trap(
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => return CallError::Deadline(deadline),
         Some(Trap::StackOverflow) => return CallError::StackOverflow,
+        Some(Trap::OutOfFuel) => {
+            return CallError::Fuel(fuel.unwrap_or(u64::MAX));
+        }
         _ => {}
     }
     let captured = stderr.contents();

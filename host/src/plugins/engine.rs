@@ -48,6 +48,7 @@ pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::R
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
+        .consume_fuel(policy.fuel_metering)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20);

@@ -1,4 +1,4 @@
-//! The sidecar's `[limits]` table: memory, deadline, output size and
+//! The sidecar's `[limits]` table: memory, deadline, fuel, output size and
 //! concurrency for one plugin's calls, over the configured defaults and
 //! under the operator's policy caps.
 //!
@@ -18,6 +18,7 @@ pub(super) struct SidecarLimits {
     deadline_ms: Option<u64>,
     max_output_bytes: Option<usize>,
     max_concurrent: Option<u32>,
+    fuel: Option<u64>,
 }
 
 /// Limits one plugin's calls run under, after sidecar and policy.
@@ -28,6 +29,8 @@ pub(crate) struct EffectiveLimits {
     pub(crate) max_output_bytes: usize,
     /// Calls of this plugin running at once; more wait their turn.
     pub(crate) max_concurrent: u32,
+    /// Fuel one call may burn; `None` when unbudgeted (or not metered).
+    pub(crate) fuel: Option<u64>,
 }
 
 impl Sidecar {
@@ -70,11 +73,16 @@ impl Sidecar {
         if max_concurrent == 0 {
             return Err("limits.max_concurrent must be at least 1".into());
         }
+        if self.limits.fuel.is_some() && !policy.fuel_metering {
+            return Err("limits.fuel needs plugins.policy.fuel_metering = true".into());
+        }
+        let fuel = self.limits.fuel.unwrap_or(defaults.fuel);
         Ok(EffectiveLimits {
             memory_bytes: (memory_mib as usize) << 20,
             deadline,
             max_output_bytes,
             max_concurrent,
+            fuel: (fuel > 0).then_some(fuel),
         })
     }
 }
@@ -114,6 +122,7 @@ mod tests {
         );
         check("[limits]\ndeadline_ms = 0", Err("deadline_ms = 0"));
         check("[limits]\nmax_concurrent = 0", Err("at least 1"));
+        check("[limits]\nfuel = 1000", Err("fuel_metering"));
         check(
             "[limits]\nmax_output_bytes = 999999999999",
             Err("plugins.policy.max_output_bytes"),
