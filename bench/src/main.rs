@@ -12,6 +12,7 @@ mod conn;
 mod echo;
 mod load;
 mod mcp;
+mod reload;
 mod report;
 mod server;
 mod sessions;
@@ -406,6 +407,21 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         "bench: {} sessions over {} connections",
         args.sessions, args.session_connections
     );
+    eprintln!("bench: hot-reload delay (rename → first call served, delete → refused)");
+    let reload = reload::measure(
+        &setup,
+        &setup.plugins.join("conformance.wasm"),
+        &root.join("target/bench/work"),
+    )
+    .await?;
+    eprintln!(
+        "bench: reload: first add {:.1} ms (compiles), adds median {:.1} ms worst {:.1} ms, removals median {:.1} ms",
+        reload.first_add_ms,
+        reload::ReloadResult::median(&reload.add_ms),
+        reload.worst_add_ms(),
+        reload::ReloadResult::median(&reload.remove_ms)
+    );
+
     let mut server = Toolhost::spawn(&setup, &data_dir, "sessions").await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sessions = sessions::hold(
@@ -430,6 +446,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         many_calls,
         levels,
         front_door,
+        reload,
         sessions,
         server_survived: survived,
         checks: Vec::new(),

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::load::Run;
+use crate::reload::ReloadResult;
 use crate::server::StartTiming;
 use crate::sessions::SessionsResult;
 use crate::stats::ms;
@@ -139,6 +140,7 @@ pub(crate) struct Report {
     pub(crate) many_calls: ManyCalls,
     pub(crate) levels: Vec<Level>,
     pub(crate) front_door: FrontDoor,
+    pub(crate) reload: ReloadResult,
     pub(crate) sessions: SessionsResult,
     pub(crate) server_survived: bool,
     pub(crate) checks: Vec<Check>,
@@ -198,6 +200,20 @@ impl Report {
                 pass: door.ratio >= 0.9 && on.errors == 0 && off.errors == 0,
             });
         }
+        let reload = &self.reload;
+        checks.push(Check {
+            what: format!(
+                "hot reload: rename → calls reach the new plugin ({} swaps)",
+                reload.add_ms.len()
+            ),
+            measured: format!(
+                "median {:.1} ms, worst {:.1} ms",
+                ReloadResult::median(&reload.add_ms),
+                reload.worst_add_ms()
+            ),
+            target: "≤ 300 ms".into(),
+            pass: !reload.add_ms.is_empty() && reload.worst_add_ms() <= 300.0,
+        });
         let warm = warm_median_ms(&self.warm_starts);
         checks.push(Check {
             what: "warm cold-start (spawn → first tools/call)".into(),
@@ -325,6 +341,29 @@ impl Report {
                 on.connections, self.front_door.ratio
             );
         }
+        let r = &self.reload;
+        let _ = writeln!(out, "\n### Hot reload (ms)\n");
+        let _ = writeln!(out, "| event | median | worst |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| first rename → first call served (compiles the component) | {:.1} | {:.1} |",
+            r.first_add_ms, r.first_add_ms
+        );
+        let _ = writeln!(
+            out,
+            "| rename → first call served, {} times (compiled code cached) | {:.1} | {:.1} |",
+            r.add_ms.len(),
+            ReloadResult::median(&r.add_ms),
+            r.worst_add_ms()
+        );
+        let _ = writeln!(
+            out,
+            "| delete → tool gone, {} times | {:.1} | {:.1} |",
+            r.remove_ms.len(),
+            ReloadResult::median(&r.remove_ms),
+            r.remove_ms.iter().copied().fold(0.0, f64::max)
+        );
         let _ = writeln!(out, "\n### Start-up (spawn → …, ms)\n");
         let _ = writeln!(
             out,

@@ -1,5 +1,6 @@
-//! Loading plugins: invalid ones are refused with a reason naming the file,
-//! collisions name both plugins, and the rest keep serving.
+//! Loading plugins: invalid ones (bad names, bad schemas, 10,000 tools) are
+//! refused with a reason naming the file, collisions name both plugins, and
+//! the rest keep serving.
 
 use serde_json::json;
 
@@ -12,6 +13,7 @@ async fn invalid_plugins_are_refused_and_others_serve() -> anyhow::Result<()> {
         .fixture("invalid-name")
         .fixture("bad-schema")
         .fixture("collide")
+        .fixture("many-tools")
         .start()
         .await?;
     let session = server.session("2025-11-25").await?;
@@ -31,9 +33,20 @@ async fn invalid_plugins_are_refused_and_others_serve() -> anyhow::Result<()> {
         "a colliding plugin is refused whole"
     );
     assert!(!names.contains(&"broken".to_string()));
+    assert!(
+        !names.iter().any(|n| n.starts_with("tool_")),
+        "a plugin declaring 10,000 tools is refused whole"
+    );
     let log = server.stderr();
     assert!(log.contains("bad name!"), "invalid name reported: {log}");
     assert!(log.contains("not valid JSON"), "bad schema reported");
+    assert!(
+        log.contains("declares 10000 tools; at most 1000"),
+        "the tool cap is reported"
+    );
+    // The refusals cost the others nothing: the serving plugin answers.
+    let res = session.call("collide_only", json!({})).await?;
+    assert_eq!(res["result"]["content"][0]["text"], "collide_only", "{res}");
     assert!(
         log.contains("collide") && log.contains("hostile") && log.contains("already provides"),
         "collision names both"

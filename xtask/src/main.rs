@@ -27,6 +27,7 @@ const FIXTURES: &[(&str, &str, &str)] = &[
     ),
     ("tests/plugins", "toolhost-test-bad-schema", "bad-schema"),
     ("tests/plugins", "toolhost-test-collide", "collide"),
+    ("tests/plugins", "toolhost-test-many-tools", "many-tools"),
     ("tests/plugins", "toolhost-test-fetch", "fetch"),
 ];
 

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 /// How an API call ended, from the caller's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,80 +102,205 @@ impl Record {
         }
     }
 
-    /// The line's JSON, without the chain fields (`seq`, `prev`), which the
-    /// writer adds.
-    pub(crate) fn to_json(&self) -> Map<String, Value> {
+    /// Appends the record's JSON line (without the newline) to `out`, with
+    /// the chain fields `seq` and `prev` last. Serialized straight from
+    /// borrowed fields: the writer does this for every call, and building a
+    /// `serde_json::Value` tree first cost more than the rest of auditing.
+    pub(crate) fn write_json(&self, seq: u64, prev: &str, out: &mut Vec<u8>) {
         let time =
             humantime::format_rfc3339_millis(self.time.unwrap_or_else(SystemTime::now)).to_string();
-        let mut line = Map::new();
-        line.insert("time".into(), Value::String(time));
-        match self.event {
-            Some(event) => {
-                line.insert("class_uid".into(), json!(6003));
-                line.insert("activity".into(), json!("security_event"));
-                line.insert("type".into(), json!(event.as_str()));
-            }
-            None => {
-                line.insert("class_uid".into(), json!(6003));
-                line.insert("activity".into(), json!("api_call"));
-            }
-        }
-        let mut api = Map::new();
-        if let Some(op) = &self.operation {
-            api.insert("operation".into(), json!(op));
-        }
-        if let Some(id) = &self.request_id {
-            api.insert("request".into(), json!({ "uid": id }));
-        }
-        if !api.is_empty() {
-            line.insert("api".into(), Value::Object(api));
-        }
-        if let Some(ip) = self.remote_ip {
-            line.insert("src_endpoint".into(), json!({ "ip": ip.to_string() }));
-        }
-        if self.subject.is_some() || self.client_id.is_some() {
-            line.insert(
-                "actor".into(),
-                json!({ "user": { "uid": self.subject }, "app_uid": self.client_id }),
-            );
-        }
-        if let Some(method) = &self.http_method {
-            line.insert(
-                "http_request".into(),
-                json!({ "http_method": method, "url": { "path": self.path } }),
-            );
-        }
-        if let Some(tool) = &self.tool {
-            line.insert(
-                "resources".into(),
-                json!([{ "type": "tool", "name": tool, "owner": self.plugin, "uid": self.plugin_sha256 }]),
-            );
-        }
-        if let Some(outcome) = self.outcome {
-            line.insert("status".into(), json!(outcome.as_str()));
-        }
-        if let Some(status) = self.status {
-            line.insert("status_code".into(), json!(status));
-        }
-        if let Some(us) = self.latency_us {
-            line.insert("duration_us".into(), json!(us));
-        }
-        let mut unmapped = Map::new();
-        if let Some(n) = self.bytes_in {
-            unmapped.insert("bytes_in".into(), json!(n));
-        }
-        if let Some(n) = self.bytes_out {
-            unmapped.insert("bytes_out".into(), json!(n));
-        }
-        if let Some(digest) = &self.arguments_hmac {
-            unmapped.insert("arguments_hmac".into(), json!(digest));
-        }
-        if !unmapped.is_empty() {
-            line.insert("unmapped".into(), Value::Object(unmapped));
-        }
-        if let Some(detail) = &self.detail {
-            line.insert("message".into(), json!(detail));
-        }
-        line
+        let ip = self.remote_ip.map(|ip| ip.to_string());
+        let api = (self.operation.is_some() || self.request_id.is_some()).then(|| Api {
+            operation: self.operation.as_deref(),
+            request: self.request_id.as_deref().map(|uid| Uid { uid }),
+        });
+        let actor = (self.subject.is_some() || self.client_id.is_some()).then_some(Actor {
+            user: UserUid {
+                uid: self.subject.as_deref(),
+            },
+            app_uid: self.client_id.as_deref(),
+        });
+        let http_request = self.http_method.as_deref().map(|http_method| HttpRequest {
+            http_method,
+            url: UrlPath {
+                path: self.path.as_deref(),
+            },
+        });
+        let resources = self.tool.as_deref().map(|name| {
+            [Resource {
+                kind: "tool",
+                name,
+                owner: self.plugin.as_deref(),
+                uid: self.plugin_sha256.as_deref(),
+            }]
+        });
+        let unmapped =
+            (self.bytes_in.is_some() || self.bytes_out.is_some() || self.arguments_hmac.is_some())
+                .then_some(Unmapped {
+                    bytes_in: self.bytes_in,
+                    bytes_out: self.bytes_out,
+                    arguments_hmac: self.arguments_hmac.as_deref(),
+                });
+        let line = Line {
+            time: &time,
+            class_uid: 6003,
+            activity: if self.event.is_some() {
+                "security_event"
+            } else {
+                "api_call"
+            },
+            kind: self.event.map(Event::as_str),
+            api,
+            src_endpoint: ip.as_deref().map(|ip| Ip { ip }),
+            actor,
+            http_request,
+            resources,
+            status: self.outcome.map(Outcome::as_str),
+            status_code: self.status,
+            duration_us: self.latency_us,
+            unmapped,
+            message: self.detail.as_deref(),
+            seq,
+            prev,
+        };
+        // Serializing plain structs of strings and numbers cannot fail.
+        let _ = serde_json::to_writer(out, &line);
+    }
+}
+
+// The line's shape, OCSF API Activity names. Absent values are left out.
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: &'a str,
+    class_uid: u32,
+    activity: &'static str,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api: Option<Api<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_endpoint: Option<Ip<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<Actor<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_request: Option<HttpRequest<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<[Resource<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmapped: Option<Unmapped<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    seq: u64,
+    prev: &'a str,
+}
+
+#[derive(Serialize)]
+struct Api<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<Uid<'a>>,
+}
+
+#[derive(Serialize)]
+struct Uid<'a> {
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct Ip<'a> {
+    ip: &'a str,
+}
+
+#[derive(Serialize)]
+struct Actor<'a> {
+    user: UserUid<'a>,
+    app_uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UserUid<'a> {
+    uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct HttpRequest<'a> {
+    http_method: &'a str,
+    url: UrlPath<'a>,
+}
+
+#[derive(Serialize)]
+struct UrlPath<'a> {
+    path: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+    owner: Option<&'a str>,
+    uid: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Unmapped<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments_hmac: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_record_has_the_ocsf_shape() {
+        let record = Record {
+            time: Some(SystemTime::UNIX_EPOCH),
+            request_id: Some("r1".into()),
+            remote_ip: Some(IpAddr::from([10, 0, 0, 1])),
+            subject: Some("alice".into()),
+            client_id: None,
+            operation: Some("tools/call".into()),
+            tool: Some("hash".into()),
+            plugin: Some("devtools".into()),
+            outcome: Some(Outcome::Ok),
+            status: Some(200),
+            arguments_hmac: Some("ab".into()),
+            ..Record::default()
+        };
+        let mut out = Vec::new();
+        record.write_json(4, "00ff", &mut out);
+        let line: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(
+            line,
+            serde_json::json!({
+                "time": "1970-01-01T00:00:00.000Z", "class_uid": 6003, "activity": "api_call",
+                "api": {"operation": "tools/call", "request": {"uid": "r1"}},
+                "src_endpoint": {"ip": "10.0.0.1"},
+                "actor": {"user": {"uid": "alice"}, "app_uid": null},
+                "resources": [{"type": "tool", "name": "hash", "owner": "devtools", "uid": null}],
+                "status": "ok", "status_code": 200,
+                "unmapped": {"arguments_hmac": "ab"},
+                "seq": 4, "prev": "00ff"
+            })
+        );
+        let mut event = Vec::new();
+        Record::event(Event::KeyRotated, "kid k2".into()).write_json(0, "", &mut event);
+        let event: serde_json::Value = serde_json::from_slice(&event).expect("JSON");
+        assert_eq!(event["type"], "key_rotated");
+        assert_eq!(event["activity"], "security_event");
+        assert_eq!(event["message"], "kid k2");
     }
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -142,18 +141,17 @@ impl Writer {
 
     fn write_all(&mut self, records: &[Record]) -> std::io::Result<()> {
         let mut buffer = Vec::with_capacity(records.len() * 512);
+        let today = today();
         for record in records {
-            self.rotate_if_needed(buffer.len() as u64)?;
-            let mut line = record.to_json();
-            line.insert("seq".into(), Value::from(self.seq));
-            line.insert("prev".into(), Value::String(self.prev.clone()));
-            let text = Value::Object(line).to_string();
-            self.prev = hex::encode(Sha256::digest(text.as_bytes()));
+            self.rotate_if_needed(buffer.len() as u64, &today)?;
+            let start = buffer.len();
+            record.write_json(self.seq, &self.prev, &mut buffer);
+            let text = &buffer[start..];
+            self.prev = hex::encode(Sha256::digest(text));
             self.seq += 1;
             if self.stdout {
-                println!("{text}");
+                println!("{}", String::from_utf8_lossy(text));
             }
-            buffer.extend_from_slice(text.as_bytes());
             buffer.push(b'\n');
             if self.file_bytes + buffer.len() as u64 >= self.rotate_bytes {
                 self.file.write_all(&buffer)?;
@@ -168,14 +166,13 @@ impl Writer {
 
     /// Starts a new file when the current one is full or the day changed;
     /// the chain continues across files.
-    fn rotate_if_needed(&mut self, pending: u64) -> std::io::Result<()> {
-        let today = today();
+    fn rotate_if_needed(&mut self, pending: u64, today: &str) -> std::io::Result<()> {
         if self.file_bytes + pending < self.rotate_bytes && today == self.file_date {
             return Ok(());
         }
         self.sync()?;
-        self.file = open_new(&self.dir, &today)?;
-        self.file_date = today;
+        self.file = open_new(&self.dir, today)?;
+        self.file_date = today.to_string();
         self.file_bytes = 0;
         Ok(())
     }

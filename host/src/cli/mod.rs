@@ -131,6 +131,10 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Task polls between checks of the socket driver and the shared queue
+/// (tokio's defaults are 61 and 31); see `serve`.
+const SOCKET_POLL_INTERVAL: u32 = 4;
+
 /// The client commands make a handful of requests: one thread suffices.
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -152,8 +156,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = Config::load(args.config.as_deref(), std::env::vars(), &overrides)?;
     init_logging(config.server.log_format);
+    // Plugin calls are CPU work on these same workers, yielding every epoch
+    // tick (1 ms). Tokio's defaults check the socket driver every 61 task
+    // polls and the shared queue every 31: with every worker busy with a
+    // spinning guest that would leave new requests unnoticed for ~60 ms.
+    // Checking every few polls keeps other plugins responsive while one
+    // burns its deadline, at the cost of a cheap non-blocking poll.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .event_interval(SOCKET_POLL_INTERVAL)
+        .global_queue_interval(SOCKET_POLL_INTERVAL)
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(serve_async(config))
