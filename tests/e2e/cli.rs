@@ -325,3 +325,41 @@ async fn a_machine_without_a_browser_signs_in_with_a_code() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[test]
+fn plugin_check_validates_a_component_offline() -> anyhow::Result<()> {
+    let plugins = crate::harness::artefact_dir("TOOLHOST_PLUGINS", "target/plugins");
+    let fixtures = crate::harness::artefact_dir("TOOLHOST_TEST_PLUGINS", "target/test-plugins");
+    let mut good = Command::new(crate::harness::toolhost_bin());
+    good.args(["plugin", "check", "--json"])
+        .arg(plugins.join("devtools.wasm"));
+    let out = run(good)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert!(
+        report["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["name"] == "hash")),
+        "{report}"
+    );
+    assert!(
+        report["imports"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|name| name
+                .as_str()
+                .is_some_and(|n| n.starts_with("toolhost:plugin/types")))),
+        "{report}"
+    );
+    for (fixture, reason) in [
+        ("many-tools", "declares 10000 tools; at most 1000"),
+        ("bad-schema", "not valid JSON"),
+    ] {
+        let mut bad = Command::new(crate::harness::toolhost_bin());
+        bad.args(["plugin", "check"])
+            .arg(fixtures.join(format!("{fixture}.wasm")));
+        let out = run(bad)?;
+        assert!(!out.status.success(), "{fixture} passed the check");
+        assert!(text(&out.stderr).contains(reason), "{}", text(&out.stderr));
+    }
+    Ok(())
+}

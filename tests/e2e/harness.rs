@@ -43,6 +43,8 @@ pub(crate) struct Setup {
     pub(crate) env: Vec<(String, String)>,
     /// Reuse a data dir (certificate and compile cache) from an earlier server.
     pub(crate) data_dir: Option<PathBuf>,
+    /// Sidecars (`NAME.toml`) written next to the plugins before start.
+    pub(crate) sidecars: Vec<(&'static str, String)>,
 }
 
 impl Setup {
@@ -53,6 +55,7 @@ impl Setup {
             config: String::new(),
             env: Vec::new(),
             data_dir: None,
+            sidecars: Vec::new(),
         }
     }
 
@@ -68,6 +71,17 @@ impl Setup {
 
     pub(crate) fn fixture(mut self, name: &'static str) -> Setup {
         self.fixtures.push(name);
+        self
+    }
+
+    /// A sidecar for plugin `name`, in place before the server starts.
+    pub(crate) fn sidecar(mut self, name: &'static str, toml: &str) -> Setup {
+        self.sidecars.push((name, toml.to_string()));
+        self
+    }
+
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Setup {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -88,7 +102,7 @@ pub(crate) fn artefact_dir(var: &str, default: &str) -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(default))
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -135,6 +149,9 @@ impl Server {
                 .join(format!("{name}.wasm"));
             std::fs::copy(&src, plugins_dir.join(format!("{name}.wasm")))
                 .with_context(|| format!("copying {} (run `cargo xtask test`)", src.display()))?;
+        }
+        for (name, toml) in &setup.sidecars {
+            std::fs::write(plugins_dir.join(format!("{name}.toml")), toml)?;
         }
         let config_path = root.join("toolhost.toml");
         // Tests make more calls (and sign-ins) than the default budgets

@@ -2,6 +2,7 @@
 //! start-up sequence. The top of the dependency graph; nothing imports it.
 
 mod admin;
+mod plugin;
 mod remote;
 mod snippets;
 
@@ -57,6 +58,9 @@ enum Command {
     Tools(remote::ToolsArgs),
     /// Call a tool; exits with status 1 when the tool reports an error.
     Call(remote::CallArgs),
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +114,7 @@ pub fn run() -> ExitCode {
         Command::Client(command) => admin::client(command),
         Command::User(command) => admin::user(command),
         Command::Config(args) => snippets::run(args),
+        Command::Plugin(command) => plugin::run(command),
         Command::Login(args) => client_runtime().and_then(|rt| rt.block_on(remote::login(args))),
         Command::Logout(args) => client_runtime().and_then(|rt| rt.block_on(remote::logout(args))),
         Command::Tools(args) => client_runtime().and_then(|rt| rt.block_on(remote::tools(args))),

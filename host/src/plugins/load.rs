@@ -45,6 +45,8 @@ pub struct LoadedPlugin {
     pub(crate) queued: std::sync::atomic::AtomicUsize,
     /// What the plugin was built from; equal fingerprints need no reload.
     pub(crate) fingerprint: Fingerprint,
+    /// The interfaces the component imports, for `toolhost plugin check`.
+    pub(crate) imports: Vec<String>,
 }
 
 /// Identifies the inputs of a load: the component, its sidecar and prefix.
@@ -67,6 +69,11 @@ impl LoadedPlugin {
 
     pub fn tools(&self) -> &[ToolSpec] {
         &self.tools
+    }
+
+    /// The interfaces the component imports (`wasi:http/outgoing-handler@…`).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 }
 
@@ -153,6 +160,11 @@ pub(crate) async fn load(
             path: path.to_path_buf(),
             message,
         })?;
+    let imports = component
+        .component_type()
+        .imports(&runtime.engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
     let link_err = |e: wasmtime::Error| LoadError::Link {
         path: path.to_path_buf(),
         message: format!("{e:#}"),
@@ -194,7 +206,18 @@ pub(crate) async fn load(
         limits,
         network,
         fingerprint,
+        imports,
     })
+}
+
+/// Loads `path` as a server would (its sidecar included), for
+/// `toolhost plugin check`: the same validation, nothing served.
+pub async fn check(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin, LoadError> {
+    let name = path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or("plugin");
+    load(runtime, name, path, "").await
 }
 
 /// The fingerprint the files at `path` would load with, read without

@@ -32,7 +32,7 @@ pub use bindings::{
 };
 pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
 pub use input::{InputAsk, InputMode};
-pub use load::{LoadError, LoadedPlugin, ToolSpec};
+pub use load::{LoadError, LoadedPlugin, ToolSpec, check};
 /// The private-network check, shared with the authorization server's
 /// fetches of client metadata documents.
 pub(crate) use network::{AddressClass, classify as classify_address};
