@@ -374,12 +374,12 @@ async fn credentials_are_added_by_the_host_and_never_seen_by_the_plugin() -> any
     let secrets = scratch_dir("secrets");
     let password_file = secrets.join("password");
     std::fs::write(&password_file, format!("{PASSWORD}\n"))?;
-    let mut setup = Setup::new().fixture("fetch");
-    setup.env.push(("TOOLHOST_TEST_TOKEN".into(), TOKEN.into()));
-    setup
-        .env
-        .push(("TOOLHOST_TEST_USER".into(), "bot@example.com".into()));
-    let server = setup.start().await?;
+    let server = Setup::new()
+        .fixture("fetch")
+        .env("TOOLHOST_TEST_TOKEN", TOKEN)
+        .env("TOOLHOST_TEST_USER", "bot@example.com")
+        .start()
+        .await?;
     let session = server.session("2025-11-25").await?;
     let (b, u, c) = (bearer.port, basic.port, plain.port);
     deploy_sidecar(

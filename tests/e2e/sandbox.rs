@@ -167,9 +167,9 @@ async fn a_saturated_plugin_queues_then_refuses() -> anyhow::Result<()> {
 async fn a_fuel_budget_stops_a_loop_by_work_done() -> anyhow::Result<()> {
     let server = Setup::new()
         .fixture("hostile")
-        .config(
-            "[plugins.policy]\nfuel_metering = true\n[plugins.limits]\nfuel = 50000000\ndeadline_ms = 20000",
-        )
+        .config("[plugins.policy]\nfuel_metering = true\n[plugins.limits]\ndeadline_ms = 20000")
+        // The budget comes from the plugin's sidecar; the default is none.
+        .sidecar("hostile", "[limits]\nfuel = 50000000\n")
         .start()
         .await?;
     let session = server.session("2025-11-25").await?;
