@@ -330,7 +330,7 @@ async fn a_machine_without_a_browser_signs_in_with_a_code() -> anyhow::Result<()
 fn plugin_check_validates_a_component_offline() -> anyhow::Result<()> {
     let plugins = crate::harness::artefact_dir("TOOLHOST_PLUGINS", "target/plugins");
     let fixtures = crate::harness::artefact_dir("TOOLHOST_TEST_PLUGINS", "target/test-plugins");
-    let mut good = Command::new(crate::harness::toolhost_bin());
+    let mut good = Command::new(toolhost_bin());
     good.args(["plugin", "check", "--json"])
         .arg(plugins.join("devtools.wasm"));
     let out = run(good)?;
@@ -354,12 +354,54 @@ fn plugin_check_validates_a_component_offline() -> anyhow::Result<()> {
         ("many-tools", "declares 10000 tools; at most 1000"),
         ("bad-schema", "not valid JSON"),
     ] {
-        let mut bad = Command::new(crate::harness::toolhost_bin());
+        let mut bad = Command::new(toolhost_bin());
         bad.args(["plugin", "check"])
             .arg(fixtures.join(format!("{fixture}.wasm")));
         let out = run(bad)?;
         assert!(!out.status.success(), "{fixture} passed the check");
         assert!(text(&out.stderr).contains(reason), "{}", text(&out.stderr));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_plugin_from_the_rust_template_builds_and_serves() -> anyhow::Result<()> {
+    let dir = scratch_dir("template").join("greeter");
+    let mut new = Command::new(toolhost_bin());
+    new.args(["plugin", "new", "greeter", "--lang", "rust", "--dir"])
+        .arg(&dir);
+    let out = run(new)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Shares the guests' target dir, so wit-bindgen is already compiled.
+    let target = crate::harness::workspace_root().join("target/wasm");
+    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
+    let out = tokio::task::spawn_blocking(move || build.output()).await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wasm = target.join("wasm32-wasip2/release/greeter.wasm");
+    let server = Setup::new().start().await?;
+    std::fs::copy(&wasm, server.plugins_dir.join(".greeter.wasm.tmp"))?;
+    std::fs::rename(
+        server.plugins_dir.join(".greeter.wasm.tmp"),
+        server.plugins_dir.join("greeter.wasm"),
+    )?;
+    let session = server.session("2025-11-25").await?;
+    let started = std::time::Instant::now();
+    loop {
+        let res = session
+            .call("hello", serde_json::json!({"name": "Ada"}))
+            .await?;
+        if res["result"]["content"][0]["text"] == "Hello, Ada!" {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the new plugin never served: {res}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }

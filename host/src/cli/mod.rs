@@ -4,6 +4,7 @@
 mod admin;
 mod plugin;
 mod remote;
+mod scaffold;
 mod snippets;
 
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! `toolhost plugin check FILE.wasm`: validates a component offline exactly
 //! as the server would load it (world, tool names, schemas, its sidecar),
-//! then prints its tools and what it imports.
+//! then prints its tools and what it imports. `toolhost plugin new` starts
+//! one from a template (`super::scaffold`).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,20 @@ use crate::plugins::{self, Runtime};
 pub(super) enum PluginCommand {
     /// Validate a plugin component offline and print its tools.
     Check(CheckArgs),
+    /// Start a new plugin from a template, with the WIT contract beside it.
+    New(NewArgs),
+}
+
+#[derive(clap::Args)]
+pub(super) struct NewArgs {
+    /// The plugin's name (its file stem): lowercase letters, digits, - and _.
+    name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum)]
+    lang: super::scaffold::Lang,
+    /// Where to create it (default: ./NAME).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -28,6 +43,15 @@ pub(super) struct CheckArgs {
 pub(super) fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Check(args) => check(args),
+        PluginCommand::New(args) => {
+            let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+            let written = super::scaffold::create(args.lang, &args.name, &dir)?;
+            for path in &written {
+                println!("created {}", path.display());
+            }
+            println!("next: see {}", dir.join("README.md").display());
+            Ok(())
+        }
     }
 }
 
