@@ -45,6 +45,8 @@ pub(crate) struct Setup {
     pub(crate) data_dir: Option<PathBuf>,
     /// Sidecars (`NAME.toml`) written next to the plugins before start.
     pub(crate) sidecars: Vec<(&'static str, String)>,
+    /// Integration plugins (`github`, `jira`) by name.
+    pub(crate) integrations: Vec<&'static str>,
 }
 
 impl Setup {
@@ -56,6 +58,7 @@ impl Setup {
             env: Vec::new(),
             data_dir: None,
             sidecars: Vec::new(),
+            integrations: Vec::new(),
         }
     }
 
@@ -71,6 +74,12 @@ impl Setup {
 
     pub(crate) fn fixture(mut self, name: &'static str) -> Setup {
         self.fixtures.push(name);
+        self
+    }
+
+    /// An integration plugin (`target/integrations/NAME.wasm`).
+    pub(crate) fn integration(mut self, name: &'static str) -> Setup {
+        self.integrations.push(name);
         self
     }
 
@@ -124,7 +133,7 @@ pub(crate) fn scratch_dir(label: &str) -> PathBuf {
     dir
 }
 
-fn install_crypto() {
+pub(crate) fn install_crypto() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -146,6 +155,12 @@ impl Server {
         }
         for name in &setup.fixtures {
             let src = artefact_dir("TOOLHOST_TEST_PLUGINS", "target/test-plugins")
+                .join(format!("{name}.wasm"));
+            std::fs::copy(&src, plugins_dir.join(format!("{name}.wasm")))
+                .with_context(|| format!("copying {} (run `cargo xtask test`)", src.display()))?;
+        }
+        for name in &setup.integrations {
+            let src = artefact_dir("TOOLHOST_INTEGRATIONS", "target/integrations")
                 .join(format!("{name}.wasm"));
             std::fs::copy(&src, plugins_dir.join(format!("{name}.wasm")))
                 .with_context(|| format!("copying {} (run `cargo xtask test`)", src.display()))?;

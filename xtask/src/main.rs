@@ -17,6 +17,14 @@ const BUNDLED: &[(&str, &str, &str)] = &[
     ("plugins", "toolhost-plugin-conformance", "conformance"),
 ];
 
+/// Plugins for outside services (GitHub, Jira): built into
+/// `target/integrations/`, not served by `cargo xtask run`, because each needs
+/// the operator's sidecar (site, credentials) before it can do anything.
+const INTEGRATIONS: &[(&str, &str, &str)] = &[
+    ("plugins", "toolhost-plugin-github", "github"),
+    ("plugins", "toolhost-plugin-jira", "jira"),
+];
+
 /// Test fixtures: (guest workspace dir, cargo package, installed name).
 const FIXTURES: &[(&str, &str, &str)] = &[
     ("tests/plugins", "toolhost-test-hostile", "hostile"),
@@ -44,7 +52,10 @@ fn main() -> anyhow::Result<()> {
         _ => rest,
     };
     match command {
-        "plugins" => build_guests(&root, BUNDLED, "plugins"),
+        "plugins" => {
+            build_guests(&root, BUNDLED, "plugins")?;
+            build_guests(&root, INTEGRATIONS, "integrations")
+        }
         "run" => {
             build_guests(&root, BUNDLED, "plugins")?;
             let mut cargo = cargo();
@@ -92,16 +103,22 @@ fn main() -> anyhow::Result<()> {
 /// of those artefacts in the environment.
 fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
     build_guests(root, BUNDLED, "plugins")?;
+    build_guests(root, INTEGRATIONS, "integrations")?;
     build_guests(root, FIXTURES, "test-plugins")?;
     // Third-party MCP clients (Python and TypeScript SDKs, Inspector, the
     // conformance suite) for the interop tests, from PyPI and npm.
     run(Command::new("bash").arg(root.join("tests/interop/setup.sh")))?;
+    // Example plugins in Python, JavaScript and C, with toolchains from PyPI,
+    // npm and crates.io (stamped: a few seconds when nothing changed).
+    run(Command::new("bash").arg(root.join("plugins/examples/build.sh")))?;
     run(cargo().args(["build", "--package", "toolhost-host", "--bin", "toolhost"]))?;
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
     tests.env("TOOLHOST_BIN", root.join("target/debug/toolhost"));
     tests.env("TOOLHOST_PLUGINS", root.join("target/plugins"));
     tests.env("TOOLHOST_TEST_PLUGINS", root.join("target/test-plugins"));
+    tests.env("TOOLHOST_LANG_PLUGINS", root.join("target/lang-plugins"));
+    tests.env("TOOLHOST_INTEGRATIONS", root.join("target/integrations"));
     tests.args(rest);
     run(&mut tests)?;
     // Guest crates have their own unit tests, run natively.

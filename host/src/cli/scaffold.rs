@@ -11,6 +11,9 @@ use clap::ValueEnum;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(super) enum Lang {
     Rust,
+    Python,
+    Js,
+    C,
 }
 
 /// One file of a template: where it goes and its text, with `{{name}}`
@@ -37,9 +40,53 @@ const RUST: &[File] = &[
     },
 ];
 
+const PYTHON: &[File] = &[
+    File {
+        path: "app.py",
+        text: include_str!("../../../plugins/templates/python/app.py"),
+    },
+    File {
+        path: "requirements.txt",
+        text: include_str!("../../../plugins/templates/python/requirements.txt"),
+    },
+    File {
+        path: "README.md",
+        text: include_str!("../../../plugins/templates/python/README.md"),
+    },
+];
+
+const JS: &[File] = &[
+    File {
+        path: "plugin.js",
+        text: include_str!("../../../plugins/templates/js/plugin.js"),
+    },
+    File {
+        path: "package.json",
+        text: include_str!("../../../plugins/templates/js/package.json"),
+    },
+    File {
+        path: "README.md",
+        text: include_str!("../../../plugins/templates/js/README.md"),
+    },
+];
+
+const C: &[File] = &[
+    File {
+        path: "plugin.c",
+        text: include_str!("../../../plugins/templates/c/plugin.c"),
+    },
+    File {
+        path: "README.md",
+        text: include_str!("../../../plugins/templates/c/README.md"),
+    },
+];
+
 fn files(lang: Lang) -> &'static [File] {
     match lang {
         Lang::Rust => RUST,
+        Lang::Python => PYTHON,
+        Lang::Js => JS,
+        Lang::C => C,
     }
 }
 
@@ -107,5 +154,11 @@ mod tests {
             "never overwrites"
         );
         let _ = std::fs::remove_dir_all(&dir);
+        for lang in [Lang::Python, Lang::Js, Lang::C] {
+            let written = create(lang, "hello", &dir).expect("scaffold");
+            assert!(written.iter().any(|p| p.ends_with("wit/world.wit")));
+            assert!(written.iter().any(|p| p.ends_with("README.md")));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }

@@ -1,0 +1,213 @@
+//! The Jira plugin through the real server against Atlassian's Jira Cloud
+//! REST v3 description (Prism, `tests/specs/jira.json`): every tool makes the
+//! request the API defines, with the Basic credential the host built from
+//! the operator's secrets, and Markdown becomes Atlassian Document Format.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Server, Session, Setup};
+use crate::upstream::{Canned, Prism, Recorder};
+
+const EMAIL: &str = "bot@example.com";
+const API_TOKEN: &str = "jira-stand-in-api-token";
+
+async fn start() -> anyhow::Result<(Prism, Recorder, Server)> {
+    let prism = Prism::start("jira.json").await?;
+    let recorder = Recorder::start(&prism.url).await?;
+    let port = recorder.port;
+    let server = Setup::new()
+        .integration("jira")
+        .env("TOOLHOST_TEST_JIRA_EMAIL", EMAIL)
+        .env("TOOLHOST_TEST_JIRA_TOKEN", API_TOKEN)
+        .sidecar(
+            "jira",
+            &format!(
+                "[config]\nsite_url = \"http://localhost:{port}\"\n\
+                 [network]\nallow = [\"http://localhost:{port}\"]\n\
+                 allow_private = [\"127.0.0.0/8\", \"::1/128\"]\n\
+                 [credentials]\n\"http://localhost:{port}\" = {{ basic = {{ \
+                 username = \"${{env:TOOLHOST_TEST_JIRA_EMAIL}}\", \
+                 password = \"${{env:TOOLHOST_TEST_JIRA_TOKEN}}\" }} }}\n"
+            ),
+        )
+        .start()
+        .await?;
+    Ok((prism, recorder, server))
+}
+
+async fn call(session: &Session<'_>, tool: &str, args: Value) -> anyhow::Result<(bool, String)> {
+    let res = session.call(tool, args).await?;
+    let result = &res["result"];
+    anyhow::ensure!(result.is_object(), "{tool}: no result: {res}");
+    Ok((
+        result["isError"] == true,
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
+fn basic() -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}:{API_TOKEN}"))
+    )
+}
+
+#[tokio::test]
+async fn every_tool_speaks_the_jira_api_with_injected_basic_auth() -> anyhow::Result<()> {
+    let (_prism, recorder, server) = start().await?;
+    let session = server.session("2025-11-25").await?;
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("jira_get_myself", json!({}), "GET", "/rest/api/3/myself"),
+        (
+            "jira_list_projects",
+            json!({"query": "eng", "max_results": 10}),
+            "GET",
+            "/rest/api/3/project/search",
+        ),
+        (
+            "jira_search_issues",
+            json!({"jql": "project = ENG AND status = \"In Progress\" ORDER BY updated DESC"}),
+            "POST",
+            "/rest/api/3/search/jql",
+        ),
+        (
+            "jira_get_issue",
+            json!({"issue_key": "ENG-1"}),
+            "GET",
+            "/rest/api/3/issue/ENG-1",
+        ),
+        (
+            "jira_create_issue",
+            json!({"project_key": "ENG", "issue_type": "Bug", "summary": "Login fails", "description": "## Steps\n\n1. Open **login**\n2. See `500`\n\nPing [~accountid:5b10a2844c20165700ede21g]", "labels": ["auth"]}),
+            "POST",
+            "/rest/api/3/issue",
+        ),
+        (
+            "jira_edit_issue",
+            json!({"issue_key": "ENG-1", "summary": "Login fails on Safari", "description": "Only *Safari* 17."}),
+            "PUT",
+            "/rest/api/3/issue/ENG-1",
+        ),
+        (
+            "jira_list_transitions",
+            json!({"issue_key": "ENG-1"}),
+            "GET",
+            "/rest/api/3/issue/ENG-1/transitions",
+        ),
+        (
+            "jira_add_comment",
+            json!({"issue_key": "ENG-1", "body": "Fixed in **#42**."}),
+            "POST",
+            "/rest/api/3/issue/ENG-1/comment",
+        ),
+        (
+            "jira_get_comments",
+            json!({"issue_key": "ENG-1"}),
+            "GET",
+            "/rest/api/3/issue/ENG-1/comment",
+        ),
+        (
+            "jira_lookup_account_id",
+            json!({"query": "ada"}),
+            "GET",
+            "/rest/api/3/user/search",
+        ),
+        (
+            "jira_get_issue_types",
+            json!({"project_key": "ENG"}),
+            "GET",
+            "/rest/api/3/issue/createmeta/ENG/issuetypes",
+        ),
+        (
+            "jira_add_worklog",
+            json!({"issue_key": "ENG-1", "time_spent": "1h 30m", "comment": "Pairing on the fix"}),
+            "POST",
+            "/rest/api/3/issue/ENG-1/worklog",
+        ),
+    ];
+    for (tool, args, method, path) in &cases {
+        let before = recorder.seen().len();
+        let (is_error, text) = call(&session, tool, args.clone()).await?;
+        assert!(
+            !is_error,
+            "{tool}: {text}; sent {:?}",
+            &recorder.seen()[before..]
+        );
+        assert!(!text.is_empty(), "{tool} said nothing");
+        assert!(!text.contains(API_TOKEN));
+        let seen = recorder.seen();
+        let request = seen[before..]
+            .iter()
+            .find(|r| r.method == *method && r.path.starts_with(path))
+            .unwrap_or_else(|| panic!("{tool}: no {method} {path} in {:?}", &seen[before..]));
+        assert_eq!(
+            request.header("authorization"),
+            Some(basic().as_str()),
+            "{tool}"
+        );
+        assert!(
+            request.violations.is_empty(),
+            "{tool}: {:?}",
+            request.violations
+        );
+    }
+    // Markdown went up as ADF, mention included.
+    let created: Value = recorder
+        .seen()
+        .iter()
+        .find(|r| r.method == "POST" && r.path == "/rest/api/3/issue")
+        .and_then(|r| serde_json::from_str(&r.body).ok())
+        .unwrap_or(Value::Null);
+    let description = &created["fields"]["description"];
+    assert_eq!(description["type"], "doc", "{created}");
+    assert_eq!(description["version"], 1);
+    let adf = description.to_string();
+    assert!(
+        adf.contains("\"heading\"") && adf.contains("\"orderedList\""),
+        "{adf}"
+    );
+    assert!(
+        adf.contains("\"mention\"") && adf.contains("5b10a2844c20165700ede21g"),
+        "{adf}"
+    );
+    assert_eq!(created["fields"]["project"]["key"], "ENG");
+    Ok(())
+}
+
+#[tokio::test]
+async fn jira_refusals_tell_the_model_what_to_fix() -> anyhow::Result<()> {
+    let (_prism, recorder, server) = start().await?;
+    let canned = |status: u16, body: Value| Canned {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string(),
+    };
+    recorder.answer(
+        "/rest/api/3/issue/NOPE-1",
+        canned(404, json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}})),
+    );
+    recorder.answer(
+        "/rest/api/3/issue/BAD-1",
+        canned(400, json!({"errorMessages": [], "errors": {"summary": "You must specify a summary of the issue."}})),
+    );
+    let mut limited = canned(429, json!({"errorMessages": ["Rate limit exceeded."]}));
+    limited.headers.push(("retry-after".into(), "30".into()));
+    recorder.answer("/rest/api/3/issue/BUSY-1", limited);
+    let session = server.session("2025-11-25").await?;
+    let (is_error, text) = call(&session, "jira_get_issue", json!({"issue_key": "NOPE-1"})).await?;
+    assert!(is_error && text.contains("not found"), "{text}");
+    let (is_error, text) = call(
+        &session,
+        "jira_edit_issue",
+        json!({"issue_key": "BAD-1", "summary": ""}),
+    )
+    .await?;
+    assert!(is_error && text.contains("summary"), "{text}");
+    let (is_error, text) = call(&session, "jira_get_issue", json!({"issue_key": "BUSY-1"})).await?;
+    assert!(is_error && text.contains("30"), "{text}");
+    Ok(())
+}
