@@ -261,7 +261,7 @@ fn request_violations(header: Option<&str>) -> Vec<String> {
 }
 
 /// Reads one HTTP/1.1 request with a `Content-Length` body (or none).
-async fn read_request(stream: &mut TcpStream) -> anyhow::Result<Recorded> {
+pub(crate) async fn read_request(stream: &mut TcpStream) -> anyhow::Result<Recorded> {
     let mut buf = Vec::new();
     let head_end = loop {
         let mut chunk = [0u8; 8192];
