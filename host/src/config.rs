@@ -114,7 +114,7 @@ impl Default for AuthConfig {
 /// `[[auth.rules]]`: allow or deny callers a set of tools. A call needs no
 /// matching `deny` rule and, if any `allow` rule covers the tool, one
 /// matching `allow` rule: deny wins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AccessRule {
     pub effect: RuleEffect,
@@ -171,7 +171,7 @@ impl Default for MetricsConfig {
 }
 
 /// `[limits]`: who may connect and how much they may call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// CIDR ranges allowed to connect; empty allows every address.
@@ -193,7 +193,7 @@ pub struct LimitsConfig {
 }
 
 /// `[limits.tools.NAME]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ToolLimit {
     /// A separate hourly budget per principal for this tool.

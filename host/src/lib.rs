@@ -14,6 +14,7 @@ pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod plugins;
+pub mod reconfigure;
 mod secret_file;
 pub mod server;
 pub mod tls;
@@ -33,7 +34,7 @@ pub fn app(
     mcp: Arc<mcp::McpState>,
     auth: Arc<auth::Auth>,
     audit: audit::AuditSink,
-    allowlist: Arc<limits::Allowlist>,
+    allowlist: Arc<arc_swap::ArcSwap<limits::Allowlist>>,
     metrics: Arc<metrics::Metrics>,
 ) -> Router {
     // Layers listed later wrap those listed earlier: read bottom to top.

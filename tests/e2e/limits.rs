@@ -246,3 +246,110 @@ async fn auth_endpoints_are_limited_per_address() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Every audit line the server has written so far.
+fn audit_text(server: &Server) -> String {
+    let mut text = String::new();
+    if let Ok(entries) = std::fs::read_dir(server.data_dir.join("audit")) {
+        for entry in entries.flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// Replaces the server's config file atomically, as an operator should.
+fn rewrite_config(server: &Server, text: &str) -> anyhow::Result<()> {
+    let staging = server.config_path.with_extension("toml.tmp");
+    std::fs::write(
+        &staging,
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )?;
+    std::fs::rename(&staging, &server.config_path)?;
+    Ok(())
+}
+
+/// Polls `check` until it holds or 10 s pass.
+async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = std::time::Instant::now();
+    while !check().await? {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn limits_allowlist_and_rules_follow_the_config_file_live() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 0")
+        .start()
+        .await?;
+    let token = server.token.clone().expect("token");
+    for _ in 0..3 {
+        assert_eq!(call(&server, &token, "echo").await?.status, 200);
+    }
+    // A budget of one call: the second is refused once the file is read.
+    rewrite_config(
+        &server,
+        "[limits]\ntool_calls_per_hour = 3600\ntool_calls_burst = 1\nauth_requests_per_minute = 0",
+    )?;
+    eventually("the new budget", || async {
+        Ok(call(&server, &token, "echo").await?.status == 429)
+    })
+    .await?;
+    assert!(audit_text(&server).contains("config_reloaded"));
+
+    // A broken file changes nothing and is reported.
+    std::fs::write(
+        &server.config_path,
+        "[limits]\ntool_calls_per_hour = \"many\"\n",
+    )?;
+    eventually("the refusal", || async {
+        Ok(audit_text(&server).contains("config_rejected"))
+    })
+    .await?;
+    assert_eq!(
+        call(&server, &token, "echo").await?.status,
+        429,
+        "the previous budget still holds"
+    );
+
+    // Access rules and the allowlist change live too.
+    rewrite_config(
+        &server,
+        "[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 0\n\
+         [[auth.rules]]\neffect = \"deny\"\nplugin = \"hostile\"\ntools = [\"echo\"]\nsubjects = [\"e2e\"]",
+    )?;
+    eventually("the deny rule", || async {
+        let reply = call(&server, &token, "echo").await?;
+        Ok(reply.status == 403
+            && reply
+                .json()
+                .to_string()
+                .contains("denied by this server's policy"))
+    })
+    .await?;
+    rewrite_config(
+        &server,
+        "[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 0\nallow_ips = [\"10.0.0.0/8\"]",
+    )?;
+    eventually("the allowlist", || async {
+        let reply = call(&server, &token, "echo").await?;
+        Ok(reply.status == 403
+            && reply
+                .json()
+                .to_string()
+                .contains("is not allowed to use this server"))
+    })
+    .await?;
+    Ok(())
+}

@@ -47,6 +47,8 @@ pub enum Event {
     TokenRevoked,
     RefreshTokenReuse,
     SignInFailed,
+    ConfigReloaded,
+    ConfigRejected,
 }
 
 impl Event {
@@ -63,6 +65,8 @@ impl Event {
             Event::TokenRevoked => "token_revoked",
             Event::RefreshTokenReuse => "refresh_token_reuse",
             Event::SignInFailed => "sign_in_failed",
+            Event::ConfigReloaded => "config_reloaded",
+            Event::ConfigRejected => "config_rejected",
         }
     }
 }

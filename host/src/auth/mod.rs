@@ -53,7 +53,8 @@ pub struct Auth {
     /// The `iss` tokens must carry.
     issuer: String,
     verifier: Option<Verifier>,
-    policy: Policy,
+    /// Swapped whole when the config file's `[[auth.rules]]` change.
+    policy: arc_swap::ArcSwap<Policy>,
     embedded: Option<Arc<issuer::Issuer>>,
     /// Per-address budget of the issuer's endpoints.
     endpoint_budget: Arc<crate::limits::AddressBudget>,
@@ -117,7 +118,7 @@ impl Auth {
             metadata_url,
             issuer,
             verifier,
-            policy: Policy::new(auth.rules.clone()),
+            policy: arc_swap::ArcSwap::from_pointee(Policy::new(auth.rules.clone())),
             embedded,
             endpoint_budget: Arc::new(crate::limits::AddressBudget::per_minute(
                 config.limits.auth_requests_per_minute,
@@ -131,8 +132,13 @@ impl Auth {
         self.mode
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> arc_swap::Guard<Arc<Policy>> {
+        self.policy.load()
+    }
+
+    /// Access rules from a reloaded config file.
+    pub fn replace_rules(&self, rules: Vec<crate::config::AccessRule>) {
+        self.policy.store(Arc::new(Policy::new(rules)));
     }
 
     /// The embedded authorization server, when it is the issuer.

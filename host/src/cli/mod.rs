@@ -174,7 +174,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .global_queue_interval(SOCKET_POLL_INTERVAL)
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve_async(config))
+    let source = args.config.map(|path| (path, overrides));
+    runtime.block_on(serve_async(config, source))
 }
 
 /// `toolhost audit verify`: exit status 0 when the chain holds.
@@ -214,7 +215,9 @@ fn audit_verify(
     Ok(())
 }
 
-async fn serve_async(config: Config) -> anyhow::Result<()> {
+/// `source` is the config file and command-line overrides, when there is a
+/// file to watch for live changes.
+async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> anyhow::Result<()> {
     // aws-lc seeds its RNG with a CPU-heavy entropy test on first use (tens of
     // ms); do it while plugins load instead of in the first client's handshake.
     std::thread::spawn(|| {
@@ -295,10 +298,10 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         .context("creating the request-state key")?,
     );
     let sweeper = mcp_state.spawn_session_sweeper();
-    let allowlist = Arc::new(crate::limits::Allowlist {
+    let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(crate::limits::Allowlist {
         allow: config.limits.allow_ips.clone(),
         trusted_proxies: config.limits.trusted_proxies.clone(),
-    });
+    }));
     let mut metrics = crate::metrics::Metrics::new();
     metrics.register_plugin_timings(plugin_runtime.timings());
     let metrics = Arc::new(metrics);
@@ -316,6 +319,21 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         Some((addr, task))
     } else {
         None
+    };
+    let _config_watch = match source {
+        Some((path, overrides)) => {
+            let live = crate::reconfigure::Live {
+                allowlist: allowlist.clone(),
+                mcp: mcp_state.clone(),
+                auth: auth.clone(),
+                audit: audit_sink.clone(),
+            };
+            Some(
+                crate::reconfigure::watch(path, overrides, config.clone(), live)
+                    .context("watching the configuration file")?,
+            )
+        }
+        None => None,
     };
     let app = crate::app(
         mcp_state,

@@ -26,10 +26,11 @@ pub struct Allowlist {
 /// Resolution and the check happen together, before anything reads the body;
 /// the audit layer outside sees the refusal.
 pub async fn client_ip_layer(
-    State(list): State<Arc<Allowlist>>,
+    State(list): State<Arc<arc_swap::ArcSwap<Allowlist>>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let list = list.load();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -38,12 +38,18 @@ pub struct McpState {
     settings: guard::Settings,
     state_key: request_state::StateKey,
     audit: AuditSink,
-    rates: RateTable,
+    /// Swapped whole when the config file's `[limits]` change.
+    rates: arc_swap::ArcSwap<RateTable>,
     auth: Arc<Auth>,
     next_request: AtomicU64,
 }
 
 impl McpState {
+    /// New tool-call budgets from a reloaded `[limits]`; budgets start full.
+    pub fn replace_rates(&self, limits: &crate::config::LimitsConfig) {
+        self.rates.store(Arc::new(RateTable::new(limits)));
+    }
+
     /// Builds the endpoint's state at start-up from the validated config.
     pub fn new(
         config: &Config,
@@ -95,7 +101,7 @@ impl McpState {
             },
             state_key,
             audit,
-            rates: RateTable::new(&config.limits),
+            rates: arc_swap::ArcSwap::from_pointee(RateTable::new(&config.limits)),
             auth,
             next_request: AtomicU64::new(1),
         })
@@ -141,7 +147,7 @@ impl McpState {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                state.rates.retain_recent();
+                state.rates.load().retain_recent();
                 let removed = state.sessions.sweep();
                 if removed > 0 {
                     tracing::info!(removed, "expired idle sessions");
