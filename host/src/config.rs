@@ -348,6 +348,9 @@ pub struct McpConfig {
     /// Most sessions one client (principal) may hold; beyond it `initialize`
     /// gets 429, so one client cannot fill the table.
     pub max_sessions_per_client: usize,
+    /// Most long-lived event streams (`GET /mcp`, `subscriptions/listen`)
+    /// one client may hold open; beyond it a new one gets 429.
+    pub max_streams_per_client: usize,
     /// A session unused for this long is forgotten.
     #[serde(with = "duration_secs")]
     pub session_idle_timeout_secs: Duration,
@@ -730,6 +733,7 @@ impl Default for McpConfig {
             allowed_hosts: Vec::new(),
             max_sessions: 100_000,
             max_sessions_per_client: 20_000,
+            max_streams_per_client: 16,
             session_idle_timeout_secs: Duration::from_secs(3600),
         }
     }

@@ -353,3 +353,55 @@ async fn limits_allowlist_and_rules_follow_the_config_file_live() -> anyhow::Res
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_may_hold_only_so_many_event_streams() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[mcp]\nmax_streams_per_client = 2")
+        .start()
+        .await?;
+    let token = server.token.clone().expect("token");
+    let listen = || {
+        let body = json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": {
+            "notifications": {"toolsListChanged": true},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }});
+        server
+            .client
+            .post(&server.url)
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .json(&body)
+            .send()
+    };
+    let first = listen().await?;
+    let second = listen().await?;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = listen().await?;
+    assert_eq!(third.status(), 429);
+    let refusal: serde_json::Value = third.json().await?;
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2 open event streams")),
+        "{refusal}"
+    );
+    // Closing one frees its place: the stream task ends with the connection.
+    drop(first);
+    eventually("a freed stream", || async {
+        Ok(listen().await?.status() == 200)
+    })
+    .await?;
+    drop(second);
+    Ok(())
+}

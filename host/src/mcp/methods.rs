@@ -182,7 +182,9 @@ pub(crate) async fn dispatch(state: &Arc<McpState>, ctx: &RequestCtx, request: R
         "tools/list" => list_tools(state, ctx, &request.params),
         "tools/call" => return call::call_tool(state, ctx, request).await,
         "server/discover" if stateless => Ok(discover()),
-        "subscriptions/listen" if stateless => return Reply::Http(listen(state, &request)),
+        "subscriptions/listen" if stateless => {
+            return Reply::Http(listen(state, &request, &ctx.principal.subject));
+        }
         other => {
             let error = RpcError::new(code::METHOD_NOT_FOUND, format!("method not found: {other}"));
             let body = jsonrpc::error(&request.id, &error);
@@ -245,7 +247,7 @@ fn discover() -> Value {
 /// `subscriptions/listen`: an event stream acknowledging the filter, then
 /// one `notifications/tools/list_changed` per reload if the filter asks for
 /// tool changes. Every notification carries the subscription id.
-fn listen(state: &McpState, request: &Request) -> Response {
+fn listen(state: &McpState, request: &Request, client: &str) -> Response {
     let filter = request
         .params
         .get("notifications")
@@ -270,7 +272,7 @@ fn listen(state: &McpState, request: &Request) -> Response {
         // Nothing this server changes was asked for: only keep-alives follow.
         Value::Null
     };
-    transport::change_stream(state, vec![ack], on_change)
+    transport::change_stream(state, client, &request.id, vec![ack], on_change)
 }
 
 fn set_level(ctx: &RequestCtx, params: &Value) -> Result<Value, RpcError> {

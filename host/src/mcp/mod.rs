@@ -12,6 +12,7 @@ mod protocol;
 mod request_state;
 mod session;
 mod stateless;
+mod streams;
 mod tools;
 mod transport;
 
@@ -40,6 +41,8 @@ pub struct McpState {
     audit: AuditSink,
     /// Swapped whole when the config file's `[limits]` change.
     rates: arc_swap::ArcSwap<RateTable>,
+    /// Open long-lived event streams per client.
+    streams: Arc<streams::StreamSlots>,
     auth: Arc<Auth>,
     next_request: AtomicU64,
 }
@@ -102,6 +105,7 @@ impl McpState {
             state_key,
             audit,
             rates: arc_swap::ArcSwap::from_pointee(RateTable::new(&config.limits)),
+            streams: streams::StreamSlots::new(mcp.max_streams_per_client),
             auth,
             next_request: AtomicU64::new(1),
         })

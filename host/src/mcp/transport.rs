@@ -399,14 +399,36 @@ pub(crate) async fn get(
     let list_changed =
         jsonrpc::notification("notifications/tools/list_changed", serde_json::json!({}));
     tracing::debug!(session = &*session.id, "event stream opened");
-    change_stream(&state, Vec::new(), list_changed)
+    change_stream(
+        &state,
+        &principal.subject,
+        &Value::Null,
+        Vec::new(),
+        list_changed,
+    )
 }
 
 /// An event stream that sends `prelude`, then `on_change` (unless null)
 /// every time the served plugin set changes, with keep-alive comments in
 /// between.
 /// The feeding task ends when the client stops reading.
-pub(crate) fn change_stream(state: &McpState, prelude: Vec<Value>, on_change: Value) -> Response {
+pub(crate) fn change_stream(
+    state: &McpState,
+    client: &str,
+    id: &Value,
+    prelude: Vec<Value>,
+    on_change: Value,
+) -> Response {
+    let Some(slot) = state.streams.acquire(client) else {
+        let error = RpcError::new(
+            code::INTERNAL_ERROR,
+            format!(
+                "this client holds {} open event streams, the most it may; close one first",
+                state.streams.max_per_client()
+            ),
+        );
+        return json_response(StatusCode::TOO_MANY_REQUESTS, &jsonrpc::error(id, &error));
+    };
     let mut changes = state.registry.subscribe();
     changes.mark_unchanged();
     let (tx, rx) = mpsc::channel::<Bytes>(16);
@@ -415,6 +437,8 @@ pub(crate) fn change_stream(state: &McpState, prelude: Vec<Value>, on_change: Va
     }
     let change_event = (!on_change.is_null()).then(|| sse_event(&on_change));
     tokio::spawn(async move {
+        // Held for as long as the client reads the stream.
+        let _slot = slot;
         let mut keepalive = tokio::time::interval(KEEPALIVE);
         keepalive.tick().await;
         loop {
