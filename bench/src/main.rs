@@ -354,8 +354,10 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         levels.extend(Level::new(connections, rounds, memory_after));
     }
 
-    // What rate limits and the audit log cost: the same server with both
-    // off, measured in alternating rounds against the one with both on.
+    // What rate limits and the audit log cost: two fresh servers, one as
+    // configured and one with both off, in alternating rounds. Fresh, so
+    // neither carries what the phases above left behind (a long audit
+    // file, allocator state).
     eprintln!(
         "bench: front door (limits and audit) on vs off at {FRONT_DOOR_CONNECTIONS} connections"
     );
@@ -363,6 +365,17 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
     bare_setup
         .env
         .extend(BARE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let guarded = Toolhost::spawn(
+        &setup,
+        &root.join("target/bench/work/data-guarded"),
+        "guarded",
+    )
+    .await?;
+    let guarded_probe = CpuProbe {
+        server: ServerCpu::Process(guarded.pid),
+        not_client: echo::THREAD_NAME,
+        ticks_per_sec: ticks,
+    };
     let bare = Toolhost::spawn(
         &bare_setup,
         &root.join("target/bench/work/data-bare"),
@@ -376,7 +389,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
     };
     let mut front_door_rounds = Vec::with_capacity(args.rounds * 2);
     for round in 0..args.rounds {
-        let on = (&server.target, &toolhost_probe);
+        let on = (&guarded.target, &guarded_probe);
         let off = (&bare.target, &bare_probe);
         let order = if round % 2 == 0 { [on, off] } else { [off, on] };
         for (target, probe) in order {
@@ -396,6 +409,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         }
     }
     drop(bare);
+    drop(guarded);
     let front_door = FrontDoor::new(front_door_rounds);
 
     let mut survived = server.alive();

@@ -32,6 +32,9 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 pub(crate) enum Command {
     Append(Box<Record>),
+    /// Sync now if anything is written but not yet synced (`batch` mode's
+    /// timer, so a quiet server does not leave its last lines unsynced).
+    Flush,
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -45,6 +48,8 @@ struct Writer {
     rotate_bytes: u64,
     fsync: FsyncPolicy,
     last_sync: Instant,
+    /// Written since the last sync.
+    dirty: bool,
     stdout: bool,
 }
 
@@ -77,6 +82,7 @@ pub(crate) fn start(
         rotate_bytes: config.rotate_bytes,
         fsync: config.fsync,
         last_sync: Instant::now(),
+        dirty: false,
         stdout: config.stdout,
     };
     if let Some(torn) = &tail.torn {
@@ -90,6 +96,20 @@ pub(crate) fn start(
         writer.sync().map_err(open_err)?;
     }
     let (tx, rx) = mpsc::channel(config.queue);
+    if let FsyncPolicy::Batch(interval) = config.fsync {
+        let flush = tx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // A full queue means a write (and its sync check) is coming anyway.
+                if let Err(mpsc::error::TrySendError::Closed(_)) = flush.try_send(Command::Flush) {
+                    return;
+                }
+            }
+        });
+    }
     let task = tokio::task::spawn_blocking(move || writer.run(rx, &written));
     let task = tokio::spawn(async move {
         if let Err(err) = task.await {
@@ -106,6 +126,14 @@ impl Writer {
             let mut shutdown = None;
             match first {
                 Command::Append(record) => batch.push(*record),
+                Command::Flush => {
+                    if self.dirty
+                        && let Err(err) = self.sync()
+                    {
+                        tracing::error!(dir = %self.dir.display(), "audit sync failed: {err}");
+                    }
+                    continue;
+                }
                 Command::Shutdown(done) => shutdown = Some(done),
             }
             if shutdown.is_none() {
@@ -116,6 +144,7 @@ impl Writer {
             while shutdown.is_none() && batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(Command::Append(record)) => batch.push(*record),
+                    Ok(Command::Flush) => {}
                     Ok(Command::Shutdown(done)) => shutdown = Some(done),
                     Err(_) => break,
                 }
@@ -161,6 +190,7 @@ impl Writer {
         }
         self.file.write_all(&buffer)?;
         self.file_bytes += buffer.len() as u64;
+        self.dirty = true;
         Ok(())
     }
 
@@ -189,6 +219,7 @@ impl Writer {
 
     fn sync(&mut self) -> std::io::Result<()> {
         self.last_sync = Instant::now();
+        self.dirty = false;
         self.file.sync_data()
     }
 }
