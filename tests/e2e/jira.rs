@@ -11,27 +11,34 @@ use crate::upstream::{Canned, Prism, Recorder};
 const EMAIL: &str = "bot@example.com";
 const API_TOKEN: &str = "jira-stand-in-api-token";
 
-async fn start() -> anyhow::Result<(Prism, Recorder, Server)> {
-    let prism = Prism::start("jira.json").await?;
-    let recorder = Recorder::start(&prism.url).await?;
-    let port = recorder.port;
-    let server = Setup::new()
+/// A server with the Jira plugin pointed at a stand-in on `port`, with the
+/// operator's Basic credential when `credentials`.
+async fn jira_server(port: u16, credentials: bool) -> anyhow::Result<Server> {
+    let mut sidecar = format!(
+        "[config]\nsite_url = \"http://localhost:{port}\"\n\
+         [network]\nallow = [\"http://localhost:{port}\"]\n\
+         allow_private = [\"127.0.0.0/8\", \"::1/128\"]\n"
+    );
+    if credentials {
+        sidecar.push_str(&format!(
+            "[credentials]\n\"http://localhost:{port}\" = {{ basic = {{ \
+             username = \"${{env:TOOLHOST_TEST_JIRA_EMAIL}}\", \
+             password = \"${{env:TOOLHOST_TEST_JIRA_TOKEN}}\" }} }}\n"
+        ));
+    }
+    Setup::new()
         .integration("jira")
         .env("TOOLHOST_TEST_JIRA_EMAIL", EMAIL)
         .env("TOOLHOST_TEST_JIRA_TOKEN", API_TOKEN)
-        .sidecar(
-            "jira",
-            &format!(
-                "[config]\nsite_url = \"http://localhost:{port}\"\n\
-                 [network]\nallow = [\"http://localhost:{port}\"]\n\
-                 allow_private = [\"127.0.0.0/8\", \"::1/128\"]\n\
-                 [credentials]\n\"http://localhost:{port}\" = {{ basic = {{ \
-                 username = \"${{env:TOOLHOST_TEST_JIRA_EMAIL}}\", \
-                 password = \"${{env:TOOLHOST_TEST_JIRA_TOKEN}}\" }} }}\n"
-            ),
-        )
+        .sidecar("jira", &sidecar)
         .start()
-        .await?;
+        .await
+}
+
+async fn start() -> anyhow::Result<(Prism, Recorder, Server)> {
+    let prism = Prism::start("jira.json").await?;
+    let recorder = Recorder::start(&prism.url).await?;
+    let server = jira_server(recorder.port, true).await?;
     Ok((prism, recorder, server))
 }
 
@@ -367,20 +374,7 @@ async fn start_fake() -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
 #[tokio::test]
 async fn an_issue_is_created_read_moved_and_discussed() -> anyhow::Result<()> {
     let (port, fake) = start_fake().await?;
-    let server = Setup::new()
-        .integration("jira")
-        .env("TOOLHOST_TEST_JIRA_EMAIL", EMAIL)
-        .env("TOOLHOST_TEST_JIRA_TOKEN", API_TOKEN)
-        .sidecar(
-            "jira",
-            &format!(
-                "[config]\nsite_url = \"http://localhost:{port}\"\n\
-                 [network]\nallow = [\"http://localhost:{port}\"]\n\
-                 allow_private = [\"127.0.0.0/8\", \"::1/128\"]\n"
-            ),
-        )
-        .start()
-        .await?;
+    let server = jira_server(port, false).await?;
     let session = server.session("2025-11-25").await?;
     let description = "## Steps\n\n1. Open the **login** page\n2. Submit\n\nSee `auth.rs`.";
     let (is_error, text) = call(

@@ -31,6 +31,7 @@
 pub mod context;
 pub mod http;
 mod schema;
+pub mod text;
 mod tool;
 
 /// The WIT bindings (`toolhost:plugin`), for what the SDK does not wrap.

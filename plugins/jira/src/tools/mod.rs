@@ -31,41 +31,7 @@ pub const COMMENT_LIMIT: usize = 3_000;
 /// A value on one line (a summary, a custom field in a list).
 pub const LINE_LIMIT: usize = 200;
 
-/// `text` cut to at most `max` bytes on a character boundary, and whether
-/// it was cut.
-pub fn truncate(text: &str, max: usize) -> (String, bool) {
-    if text.len() <= max {
-        return (text.to_string(), false);
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (text[..end].to_string(), true)
-}
-
-/// `text` cut to `max` bytes with a note saying how much was left out.
-pub fn bounded(text: &str, max: usize) -> String {
-    let (mut out, cut) = truncate(text, max);
-    if cut {
-        out.push_str(&format!(
-            "\n… [truncated: {} of {} bytes shown]",
-            out.len(),
-            text.len()
-        ));
-    }
-    out
-}
-
-/// A text on one line, bounded.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (mut out, cut) = truncate(&flat, max);
-    if cut {
-        out.push('…');
-    }
-    out
-}
+pub use toolhost_sdk::text::{bounded, one_line, truncate};
 
 /// `2021-01-17 12:34` from Jira's `2021-01-17T12:34:00.000+0000`; anything
 /// else as it is.
