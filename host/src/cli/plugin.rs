@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::config::PluginsConfig;
+use crate::config::{Config, Overrides, PluginsConfig};
 use crate::plugins::{self, Runtime};
 
 #[derive(clap::Subcommand)]
@@ -38,6 +38,10 @@ pub(super) struct CheckArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// The server's TOML configuration, so the sidecar is judged by the same
+    /// `[plugins]` limits and policy the server applies (default: built-in).
+    #[arg(long, env = "TOOLHOST_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 pub(super) fn run(command: PluginCommand) -> anyhow::Result<()> {
@@ -57,6 +61,10 @@ pub(super) fn run(command: PluginCommand) -> anyhow::Result<()> {
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.file.is_file(), "{} is not a file", args.file.display());
+    let plugins_config = match &args.config {
+        Some(path) => Config::load(Some(path), std::env::vars(), &Overrides::default())?.plugins,
+        None => PluginsConfig::default(),
+    };
     // A private compile cache: checking must not write into a server's.
     let cache = std::env::temp_dir().join(format!("toolhost-check-{}", std::process::id()));
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -64,7 +72,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?
         .block_on(async {
-            let runtime = Runtime::new(&PluginsConfig::default(), cache.clone())?;
+            let runtime = Runtime::new(&plugins_config, cache.clone())?;
             anyhow::Ok(plugins::check(&runtime, &args.file).await)
         });
     let _ = std::fs::remove_dir_all(&cache);

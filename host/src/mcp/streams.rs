@@ -28,7 +28,12 @@ impl StreamSlots {
 
     /// A slot for `client`, or `None` when it holds the most it may.
     pub(crate) fn acquire(self: &Arc<Self>, client: &str) -> Option<StreamSlot> {
-        let mut open = self.open.lock().ok()?;
+        // The map holds plain counts: a panic elsewhere cannot leave it
+        // inconsistent, so a poisoned lock is still usable.
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = open.entry(client.to_string()).or_insert(0);
         if *count >= self.max_per_client {
             return None;
@@ -55,9 +60,12 @@ impl StreamSlots {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        if let Ok(mut open) = self.slots.open.lock()
-            && let Some(count) = open.get_mut(&self.client)
-        {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 open.remove(&self.client);
