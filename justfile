@@ -16,6 +16,10 @@ plugins:
 bench *ARGS:
     cargo xtask bench {{ARGS}}
 
+# fmt --check and clippy -D warnings over every workspace.
+lint:
+    cargo xtask lint
+
 # What CI runs.
 ci:
     bash .ci/run

@@ -92,6 +92,10 @@ pub(crate) struct Run {
     pub(crate) completed: u64,
     /// Failed calls or connections, warm-up included.
     pub(crate) errors: u64,
+    /// Of those, the ones answered inside the measured window (their
+    /// latencies are in `latency`, so a fast error cannot hide a slow
+    /// success, nor the other way round).
+    pub(crate) errors_in_window: u64,
     pub(crate) first_error: Option<String>,
     pub(crate) window_secs: f64,
     pub(crate) per_sec: f64,
@@ -105,10 +109,32 @@ pub(crate) struct Run {
 }
 
 /// When the measured window is, decided once every connection is ready.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Window {
     from: Instant,
     end: Instant,
+}
+
+impl Window {
+    /// The window of a load that starts at `start`: after the warm-up for a
+    /// timed load, from the start (until the time limit) for a counted one.
+    fn for_budget(start: Instant, budget: Budget) -> Window {
+        match budget {
+            Budget::Timed { warmup, measure } => Window {
+                from: start + warmup,
+                end: start + warmup + measure,
+            },
+            Budget::Count { limit, .. } => Window {
+                from: start,
+                end: start + limit,
+            },
+        }
+    }
+
+    /// Whether an answer that arrived at `answered` counts.
+    fn counts(&self, answered: Instant) -> bool {
+        answered >= self.from && answered <= self.end
+    }
 }
 
 #[derive(Default)]
@@ -116,6 +142,7 @@ struct WorkerOut {
     latencies: Vec<u32>,
     completed: u64,
     errors: u64,
+    errors_in_window: u64,
     first_error: Option<String>,
 }
 
@@ -125,6 +152,23 @@ impl WorkerOut {
         if self.first_error.is_none() {
             self.first_error = Some(format!("{err:#}"));
         }
+    }
+
+    /// Records how long an answer (a success or an error) took, when it
+    /// arrived inside the window.
+    fn answered(&mut self, window: &Window, sent: Instant, ok: bool) -> bool {
+        let answered = Instant::now();
+        if !window.counts(answered) {
+            return false;
+        }
+        let us = answered.duration_since(sent).as_micros();
+        self.latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
+        if ok {
+            self.completed += 1;
+        } else {
+            self.errors_in_window += 1;
+        }
+        true
     }
 }
 
@@ -164,17 +208,7 @@ pub(crate) async fn run(
         })
         .collect();
     barrier.wait().await;
-    let start = Instant::now();
-    let window = match budget {
-        Budget::Timed { warmup, measure } => Window {
-            from: start + warmup,
-            end: start + warmup + measure,
-        },
-        Budget::Count { limit, .. } => Window {
-            from: start,
-            end: start + limit,
-        },
-    };
+    let window = Window::for_budget(Instant::now(), budget);
     let _ = window_tx.send(Some(window));
     tokio::time::sleep_until(window.from.into()).await;
     let cpu_begin = probe.sample();
@@ -200,11 +234,13 @@ pub(crate) async fn run(
     let mut latencies = Vec::with_capacity(outs.iter().map(|o| o.latencies.len()).sum());
     let mut completed = 0;
     let mut errors = 0;
+    let mut errors_in_window = 0;
     let mut first_error = None;
     for out in outs {
         latencies.extend_from_slice(&out.latencies);
         completed += out.completed;
         errors += out.errors;
+        errors_in_window += out.errors_in_window;
         first_error = first_error.or(out.first_error);
     }
     let window_secs = measured.as_secs_f64();
@@ -215,6 +251,7 @@ pub(crate) async fn run(
         connections,
         completed,
         errors,
+        errors_in_window,
         first_error,
         window_secs,
         per_sec: completed as f64 / window_secs,
@@ -263,15 +300,14 @@ async fn worker(
         }
         match caller.call().await {
             Ok(()) => {
-                let answered = Instant::now();
-                if answered >= window.from && answered <= window.end {
-                    let us = answered.duration_since(sent).as_micros();
-                    out.latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
-                    out.completed += 1;
-                }
+                out.answered(&window, sent, true);
             }
-            Err(err @ CallError::Answer(_)) => out.error(err),
+            Err(err @ CallError::Answer(_)) => {
+                out.answered(&window, sent, false);
+                out.error(err);
+            }
             Err(CallError::Transport(err)) => {
+                out.answered(&window, sent, false);
                 out.error(err);
                 // The connection is gone; start over on a new one (and a new
                 // session), as a client would.
@@ -287,4 +323,59 @@ async fn worker(
     }
     caller.close().await;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_window_starts_after_the_warm_up() {
+        let start = Instant::now();
+        let budget = Budget::Timed {
+            warmup: Duration::from_secs(1),
+            measure: Duration::from_secs(5),
+        };
+        let window = Window::for_budget(start, budget);
+        assert_eq!(window.from, start + Duration::from_secs(1));
+        assert_eq!(window.end, start + Duration::from_secs(6));
+        assert!(!window.counts(start + Duration::from_millis(999)));
+        assert!(window.counts(start + Duration::from_secs(1)));
+        assert!(window.counts(start + Duration::from_secs(6)));
+        assert!(!window.counts(start + Duration::from_millis(6001)));
+    }
+
+    #[test]
+    fn a_counted_window_starts_at_once_and_ends_at_the_limit() {
+        let start = Instant::now();
+        let budget = Budget::Count {
+            calls: 10,
+            limit: Duration::from_secs(30),
+        };
+        let window = Window::for_budget(start, budget);
+        assert!(window.counts(start));
+        assert!(!window.counts(start + Duration::from_secs(31)));
+    }
+
+    #[test]
+    fn errors_in_the_window_count_in_the_latencies() {
+        let now = Instant::now();
+        let window = Window {
+            from: now - Duration::from_secs(1),
+            end: now + Duration::from_secs(60),
+        };
+        let mut out = WorkerOut::default();
+        assert!(out.answered(&window, now, true));
+        assert!(out.answered(&window, now, false));
+        assert_eq!(
+            (out.completed, out.errors_in_window, out.latencies.len()),
+            (1, 1, 2)
+        );
+        let closed = Window {
+            from: now - Duration::from_secs(2),
+            end: now - Duration::from_secs(1),
+        };
+        assert!(!out.answered(&closed, now, false));
+        assert_eq!(out.latencies.len(), 2);
+    }
 }

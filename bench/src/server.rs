@@ -41,6 +41,9 @@ pub(crate) struct Toolhost {
     pub(crate) target: Arc<Target>,
     /// From spawning the process to its banner (plugins loaded, socket bound).
     pub(crate) banner_after: Duration,
+    /// From spawning to a token in hand, when it had to be minted after the
+    /// banner (the cold start).
+    minted_after: Option<Duration>,
     spawned: Instant,
 }
 
@@ -49,6 +52,9 @@ pub(crate) struct Toolhost {
 pub(crate) struct StartTiming {
     /// Spawn → banner on stdout.
     pub(crate) banner_ms: f64,
+    /// Spawn → the first token minted, when that waited for the server's
+    /// first signing key (cold start only; warm starts mint before the spawn).
+    pub(crate) token_ms: Option<f64>,
     /// Spawn → TCP and TLS handshakes done.
     pub(crate) connected_ms: f64,
     /// Spawn → `initialize` and `notifications/initialized` answered.
@@ -79,6 +85,16 @@ impl Toolhost {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log_path)?)
             .envs(setup.env.iter().map(|(k, v)| (k, v)));
+        // A client brings its token. After the first start the data dir has
+        // the signing key, so the token is minted before the spawn and every
+        // timing runs from the spawn itself; a cold start has no key yet, so
+        // its token is minted after the banner and that time counts (a client
+        // of a fresh server also waits for its first token).
+        let early_token = if data_dir.join("auth").exists() {
+            Some(mint_token(&setup.bin, data_dir)?)
+        } else {
+            None
+        };
         let spawned = Instant::now();
         let mut child = command
             .spawn()
@@ -110,12 +126,11 @@ impl Toolhost {
         let addr = parse_url(&url)?;
         let pem = std::fs::read(data_dir.join("tls/cert.pem"))
             .context("reading the generated certificate")?;
-        // A client brings its token; minting one is not part of starting up,
-        // so start-up timings skip the time this takes.
-        let minting = Instant::now();
-        let token = mint_token(&setup.bin, data_dir)?;
+        let (token, minted_after) = match early_token {
+            Some(token) => (token, None),
+            None => (mint_token(&setup.bin, data_dir)?, Some(spawned.elapsed())),
+        };
         let banner_after = banner_at.duration_since(spawned);
-        let spawned = spawned + minting.elapsed();
         let target = Arc::new(Target {
             kind: Kind::Toolhost,
             tool: setup.tool,
@@ -128,6 +143,7 @@ impl Toolhost {
             pid,
             target,
             banner_after,
+            minted_after,
             spawned,
         })
     }
@@ -160,6 +176,7 @@ impl Toolhost {
         caller.close().await;
         let timing = StartTiming {
             banner_ms: server.banner_after.as_secs_f64() * 1e3,
+            token_ms: server.minted_after.map(|d| d.as_secs_f64() * 1e3),
             connected_ms: since_spawn(connected),
             session_ms: since_spawn(session),
             first_call_ms: since_spawn(called),

@@ -129,6 +129,20 @@ async fn every_tool_speaks_the_jira_api_with_injected_basic_auth() -> anyhow::Re
             "GET",
             "/rest/api/3/issue/createmeta/ENG/issuetypes",
         ),
+        // With a type, the fields of that type (Bug is id 1 in the example list).
+        (
+            "jira_get_issue_types",
+            json!({"project_key": "ENG", "issue_type": "Bug"}),
+            "GET",
+            "/rest/api/3/issue/createmeta/ENG/issuetypes/1",
+        ),
+        // The example transitions list "Close Issue" (id 2).
+        (
+            "jira_transition_issue",
+            json!({"issue_key": "ENG-1", "transition": "Close Issue", "comment": "Shipped in **1.2**."}),
+            "POST",
+            "/rest/api/3/issue/ENG-1/transitions",
+        ),
         (
             "jira_add_worklog",
             json!({"issue_key": "ENG-1", "time_spent": "1h 30m", "comment": "Pairing on the fix"}),
@@ -136,6 +150,9 @@ async fn every_tool_speaks_the_jira_api_with_injected_basic_auth() -> anyhow::Re
             "/rest/api/3/issue/ENG-1/worklog",
         ),
     ];
+    let listed = session.request("tools/list", json!({})).await?;
+    let cased: Vec<&str> = cases.iter().map(|(tool, ..)| *tool).collect();
+    crate::upstream::assert_cases_cover(&crate::harness::tool_names(&listed), &cased);
     for (tool, args, method, path) in &cases {
         let before = recorder.seen().len();
         let (is_error, text) = call(&session, tool, args.clone()).await?;

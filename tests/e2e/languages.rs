@@ -285,3 +285,74 @@ async fn python_javascript_and_c_plugins_serve_their_tools() -> anyhow::Result<(
     );
     Ok(())
 }
+
+/// What `toolhost plugin new --lang python|js|c` writes must build with the
+/// steps its README gives and serve: the templates are separate sources from
+/// the examples above, so they are built here from a fresh scaffold.
+#[tokio::test]
+async fn every_language_template_builds_checks_and_serves() -> anyhow::Result<()> {
+    let scratch = crate::harness::scratch_dir("lang-templates");
+    let build_script = crate::harness::workspace_root().join("plugins/examples/build.sh");
+    let mut built = Vec::new();
+    for lang in ["python", "js", "c"] {
+        let name = format!("hello-{lang}");
+        let dir = scratch.join(&name);
+        let out = std::process::Command::new(crate::harness::toolhost_bin())
+            .args(["plugin", "new", &name, "--lang", lang, "--dir"])
+            .arg(&dir)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "plugin new --lang {lang}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let wasm = scratch.join(format!("{name}.wasm"));
+        let mut build = std::process::Command::new("bash");
+        build
+            .arg(&build_script)
+            .arg("--source")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&wasm)
+            .arg(lang);
+        let out = tokio::task::spawn_blocking(move || build.output()).await??;
+        anyhow::ensure!(
+            out.status.success(),
+            "building the {lang} template: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The README's second step: the offline check lists the tool.
+        let out = std::process::Command::new(crate::harness::toolhost_bin())
+            .args(["plugin", "check", "--json"])
+            .arg(&wasm)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "plugin check of the {lang} template: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(report["tools"][0]["name"], "hello", "{lang}: {report}");
+        built.push((lang, name, wasm));
+    }
+    // Every template names its tool `hello`; prefixes let all three serve.
+    let server = Setup::new()
+        .config(
+            "[plugins.prefixes]\n\"hello-python\" = \"py_\"\n\"hello-js\" = \"js_\"\n\"hello-c\" = \"c_\"\n",
+        )
+        .start()
+        .await?;
+    for (_, name, wasm) in &built {
+        deploy_file(wasm, &server.plugins_dir, &format!("{name}.wasm"))?;
+    }
+    let session = server.session("2025-11-25").await?;
+    wait_for_tools(&server, &session, &["py_hello", "js_hello", "c_hello"]).await?;
+    let res = call_ok(&session, "py_hello", json!({"name": "Ada"})).await?;
+    assert_eq!(text(&res), "Hello, Ada!", "{res}");
+    let res = call_ok(&session, "js_hello", json!({"name": "Ada"})).await?;
+    assert_eq!(text(&res), "Hello, Ada!", "{res}");
+    let res = call_ok(&session, "c_hello", json!({})).await?;
+    assert_eq!(text(&res), "Hello from C!", "{res}");
+    Ok(())
+}

@@ -338,3 +338,44 @@ fn dechunk(mut raw: &[u8]) -> anyhow::Result<Vec<u8>> {
         raw = &raw[size + 2..];
     }
 }
+
+/// Checks a plugin's spec-checked cases against what it serves, both ways:
+/// every case's tool is served, and every served tool has a case, so a tool
+/// added to the plugin cannot ship without a request checked against the
+/// API description.
+pub(crate) fn assert_cases_cover(served: &[String], cased: &[&str]) {
+    if let Some(gaps) = coverage_gaps(served, cased) {
+        panic!("{gaps}");
+    }
+}
+
+fn coverage_gaps(served: &[String], cased: &[&str]) -> Option<String> {
+    let unserved: Vec<&str> = cased
+        .iter()
+        .copied()
+        .filter(|tool| !served.iter().any(|n| n == tool))
+        .collect();
+    let uncased: Vec<&str> = served
+        .iter()
+        .map(String::as_str)
+        .filter(|tool| !cased.contains(tool))
+        .collect();
+    (!unserved.is_empty() || !uncased.is_empty()).then(|| {
+        format!(
+            "cases name tools that are not served: {unserved:?}; \
+             served tools without a spec-checked case: {uncased:?}"
+        )
+    })
+}
+
+#[test]
+fn coverage_is_checked_both_ways() {
+    let served = ["old_tool".to_string(), "new_tool".to_string()];
+    assert_eq!(coverage_gaps(&served, &["old_tool", "new_tool"]), None);
+    let gaps = coverage_gaps(&served, &["old_tool", "gone_tool"]).unwrap_or_default();
+    assert!(
+        gaps.contains("not served: [\"gone_tool\"]")
+            && gaps.contains("without a spec-checked case: [\"new_tool\"]"),
+        "{gaps}"
+    );
+}

@@ -5,6 +5,8 @@
 //! - `cargo xtask test`: build plugins and fixtures, then run every test.
 //! - `cargo xtask plugins`: build the bundled plugins into `target/plugins/`.
 //! - `cargo xtask bench`: build release and run the benchmark.
+//! - `cargo xtask lint`: `cargo fmt --check` and `clippy -D warnings` over
+//!   every workspace (host, guest plugins, test fixtures).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut cargo)
         }
         "test" => test(&root, rest),
+        "lint" => lint(&root),
         "bench" => {
             build_guests(&root, BUNDLED, "plugins")?;
             run(cargo().args([
@@ -91,7 +94,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut bench)
         }
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <plugins|run|test|bench> [args]");
+            println!("usage: cargo xtask <plugins|run|test|bench|lint> [args]");
             Ok(())
         }
         other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),
@@ -128,6 +131,47 @@ fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
         .env("CARGO_TARGET_DIR", root.join("target/guest-native"))
         .args(["test", "--workspace", "--quiet"]);
     run(&mut guest_tests)
+}
+
+/// Workspaces besides the root one, linted for the target they ship to.
+const GUEST_WORKSPACES: &[&str] = &["plugins", "tests/plugins"];
+
+/// Strategy: format and lint every workspace, not only the root one, so a
+/// guest plugin or fixture cannot drift from the house style unnoticed.
+/// Guests are checked for `wasm32-wasip2` in the directory their release
+/// builds use, so the dependencies' metadata is shared.
+fn lint(root: &Path) -> anyhow::Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--quiet",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    ensure_wasm_target()?;
+    for workspace in GUEST_WORKSPACES {
+        run(cargo()
+            .current_dir(root.join(workspace))
+            .args(["fmt", "--all", "--", "--check"]))?;
+        run(cargo()
+            .current_dir(root.join(workspace))
+            .env("CARGO_TARGET_DIR", root.join("target/wasm"))
+            .args([
+                "clippy",
+                "--quiet",
+                "--workspace",
+                "--all-targets",
+                "--target",
+                "wasm32-wasip2",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
+    }
+    Ok(())
 }
 
 /// Builds the listed guest packages for `wasm32-wasip2` and copies each

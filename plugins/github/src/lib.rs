@@ -34,19 +34,7 @@ use tools::repos::list_branches;
 use tools::search::{search_code, search_issues, search_repositories};
 use tools::users::get_me;
 
-/// Exports the tools, and lists their specs for the tests, from one list.
-macro_rules! plugin {
-    ($($tool:ident),+ $(,)?) => {
-        toolhost_sdk::export_plugin!($($tool),+);
-
-        #[cfg(test)]
-        fn all_specs() -> Vec<toolhost_sdk::ToolSpec> {
-            vec![$(<$tool as toolhost_sdk::Tool>::spec()),+]
-        }
-    };
-}
-
-plugin!(
+toolhost_sdk::export_plugin!(
     get_me,
     search_repositories,
     get_file_contents,
@@ -105,7 +93,7 @@ mod tests {
 
     #[test]
     fn there_are_the_expected_tools() {
-        let names: Vec<&str> = all_specs().iter().map(|s| s.name).collect();
+        let names: Vec<&str> = exported_tool_specs().iter().map(|s| s.name).collect();
         for expected in [
             "get_me",
             "search_repositories",
@@ -137,7 +125,7 @@ mod tests {
 
     #[test]
     fn every_schema_is_described() {
-        for spec in all_specs() {
+        for spec in exported_tool_specs() {
             let schema = &spec.input_schema;
             assert_eq!(schema["type"], "object", "{}", spec.name);
             assert_eq!(
@@ -186,7 +174,7 @@ mod tests {
 
     #[test]
     fn enums_tell_the_model_the_allowed_values() {
-        let specs = all_specs();
+        let specs = exported_tool_specs();
         let spec = |name: &str| {
             specs
                 .iter()
@@ -233,7 +221,7 @@ mod tests {
 
     #[test]
     fn annotations_match_what_the_tools_do() {
-        for spec in all_specs() {
+        for spec in exported_tool_specs() {
             let h = spec.hints;
             assert!(h.open_world, "{} talks to GitHub", spec.name);
             let writes = matches!(
@@ -252,7 +240,7 @@ mod tests {
             assert!(spec.title.is_some(), "{} needs a title", spec.name);
         }
         let hints = |tool: &str| {
-            all_specs()
+            exported_tool_specs()
                 .into_iter()
                 .find(|s| s.name == tool)
                 .expect("tool")

@@ -44,21 +44,7 @@ mod tests {
     use toolhost_sdk::{Context, Hints, Tool, ToolError, ToolSpec};
 
     fn specs() -> Vec<ToolSpec> {
-        vec![
-            jira_get_myself::spec(),
-            jira_list_projects::spec(),
-            jira_search_issues::spec(),
-            jira_get_issue::spec(),
-            jira_create_issue::spec(),
-            jira_edit_issue::spec(),
-            jira_list_transitions::spec(),
-            jira_transition_issue::spec(),
-            jira_add_comment::spec(),
-            jira_get_comments::spec(),
-            jira_lookup_account_id::spec(),
-            jira_get_issue_types::spec(),
-            jira_add_worklog::spec(),
-        ]
+        exported_tool_specs()
     }
 
     /// Every property of an object schema, nested ones included, has a

@@ -53,9 +53,19 @@ pub use toolhost_sdk_macros::tool;
 
 /// Exports the listed tools (each a `#[tool]` function) as the plugin's
 /// `tools` interface. Use once, at the crate root.
+///
+/// It also defines `exported_tool_specs()`, the specs of exactly the tools it
+/// exports, so a crate's tests check every exported tool from the same list
+/// (a tool added to the export cannot escape them).
 #[macro_export]
 macro_rules! export_plugin {
     ($($tool:ident),+ $(,)?) => {
+        /// The specs of every exported tool, in export order.
+        #[allow(dead_code)]
+        fn exported_tool_specs() -> ::std::vec::Vec<$crate::ToolSpec> {
+            ::std::vec![$(<$tool as $crate::Tool>::spec()),+]
+        }
+
         struct __ToolhostPlugin;
 
         impl $crate::bindings::exports::toolhost::plugin::tools::Guest for __ToolhostPlugin {
