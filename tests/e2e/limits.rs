@@ -285,7 +285,10 @@ async fn ipv6_clients_share_a_budget_per_64() -> anyhow::Result<()> {
             .client
             .post(format!("{base}/token"))
             .header("x-forwarded-for", client)
-            .form(&[("grant_type", "client_credentials"), ("client_id", "th-nobody")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "th-nobody"),
+            ])
             .send()
     };
     assert_eq!(token("2001:db8:1:2::1").await?.status(), 401);
