@@ -176,8 +176,15 @@ impl Default for MetricsConfig {
 pub struct LimitsConfig {
     /// CIDR ranges allowed to connect; empty allows every address.
     pub allow_ips: Vec<ipnet::IpNet>,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// Proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header those proxies write: `"x-forwarded-for"` (default) or
+    /// `"forwarded"`. The other is ignored, since proxies pass it through
+    /// from the client.
+    pub forwarded_header: crate::limits::ForwardedHeader,
+    /// IPv6 clients are charged per network of this many bits (a host
+    /// usually holds a whole /64); IPv4 clients per address.
+    pub ipv6_prefix: u8,
     /// Tool calls per hour per principal (the client's address until auth
     /// identifies callers); 0 disables the limit.
     pub tool_calls_per_hour: u32,
@@ -213,6 +220,8 @@ impl Default for LimitsConfig {
         LimitsConfig {
             allow_ips: Vec::new(),
             trusted_proxies: Vec::new(),
+            forwarded_header: crate::limits::ForwardedHeader::default(),
+            ipv6_prefix: 64,
             tool_calls_per_hour: 100,
             tool_calls_burst: 100,
             tools: BTreeMap::new(),
@@ -538,6 +547,9 @@ impl Config {
         }
         if self.mcp.page_size == 0 {
             return invalid("mcp.page_size must be at least 1".into());
+        }
+        if !(1..=128).contains(&self.limits.ipv6_prefix) {
+            return invalid("limits.ipv6_prefix must be between 1 and 128".into());
         }
         let limits = &self.plugins.limits;
         let policy = &self.plugins.policy;
@@ -896,6 +908,28 @@ mod tests {
             &[],
         )
         .expect("a provider on loopback may use http");
+    }
+
+    #[test]
+    fn client_address_settings_are_checked() {
+        use crate::limits::ForwardedHeader;
+        let config = load("", &[]).expect("defaults");
+        assert_eq!(
+            (config.limits.forwarded_header, config.limits.ipv6_prefix),
+            (ForwardedHeader::XForwardedFor, 64)
+        );
+        let config = load(
+            "[limits]\nforwarded_header = \"forwarded\"\nipv6_prefix = 48\n",
+            &[],
+        )
+        .expect("chosen header and prefix");
+        assert_eq!(
+            (config.limits.forwarded_header, config.limits.ipv6_prefix),
+            (ForwardedHeader::Forwarded, 48)
+        );
+        assert!(load("[limits]\nforwarded_header = \"x-real-ip\"\n", &[]).is_err());
+        assert!(load("[limits]\nipv6_prefix = 0\n", &[]).is_err());
+        assert!(load("[limits]\nipv6_prefix = 129\n", &[]).is_err());
     }
 
     #[test]

@@ -44,14 +44,10 @@ pub struct Applied {
 /// Applies the live-safe differences between `old` and `new`.
 pub fn apply(live: &Live, old: &Config, new: &Config) -> Applied {
     let mut applied = Vec::new();
-    if old.limits.allow_ips != new.limits.allow_ips
-        || old.limits.trusted_proxies != new.limits.trusted_proxies
-    {
-        live.allowlist.store(Arc::new(Allowlist {
-            allow: new.limits.allow_ips.clone(),
-            trusted_proxies: new.limits.trusted_proxies.clone(),
-        }));
-        applied.push("limits.allow_ips/trusted_proxies");
+    let allowlist = Allowlist::from_config(&new.limits);
+    if Allowlist::from_config(&old.limits) != allowlist {
+        live.allowlist.store(Arc::new(allowlist));
+        applied.push("limits.allow_ips/trusted_proxies/forwarded_header/ipv6_prefix");
     }
     let budgets = |c: &Config| {
         (
@@ -91,6 +87,8 @@ fn restart_sections(old: &toml::Table, new: &toml::Table) -> Vec<String> {
                         for live in [
                             "allow_ips",
                             "trusted_proxies",
+                            "forwarded_header",
+                            "ipv6_prefix",
                             "tool_calls_per_hour",
                             "tool_calls_burst",
                             "tools",

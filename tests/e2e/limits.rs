@@ -197,6 +197,187 @@ async fn trusted_proxies_pass_the_allowlist_for_their_clients() -> anyhow::Resul
     Ok(())
 }
 
+/// Issue #12: a proxy appends `X-Forwarded-For` and passes the client's own
+/// `Forwarded` header through untouched, so preferring `Forwarded` let any
+/// client name its own address.
+#[tokio::test]
+async fn a_client_forged_forwarded_header_does_not_pass_the_allowlist() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\nallow_ips = [\"10.9.9.9/32\"]\ntrusted_proxies = [\"127.0.0.1/32\"]")
+        .start()
+        .await?;
+    let root = server.url.trim_end_matches("/mcp").to_string();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#;
+    let proxied = [("x-forwarded-for", "203.0.113.5")];
+    let forged = [
+        ("x-forwarded-for", "203.0.113.5"),
+        ("forwarded", "for=10.9.9.9"),
+    ];
+    assert_eq!(server.post_raw(&proxied, body).await?.status, 403);
+    let mcp = server.post_raw(&forged, body).await?;
+    assert_eq!(mcp.status, 403, "forged Forwarded on /mcp: {}", mcp.text);
+    for (method, path) in [
+        (reqwest::Method::GET, "/healthz"),
+        (reqwest::Method::POST, "/register"),
+    ] {
+        let mut request = server
+            .client
+            .request(method, format!("{root}{path}"))
+            .json(&json!({"redirect_uris": ["http://localhost:1/cb"]}));
+        for (name, value) in forged {
+            request = request.header(name, value);
+        }
+        let status = request.send().await?.status();
+        assert_eq!(status, 403, "forged Forwarded on {path}");
+    }
+    eventually("the refusals are audited", || async {
+        Ok(audit_text(&server).matches("203.0.113.5").count() >= 3)
+    })
+    .await?;
+    let audit = audit_text(&server);
+    assert!(
+        !audit.contains("10.9.9.9"),
+        "the audit log records the proxy's client, not the forged address:\n{audit}"
+    );
+    Ok(())
+}
+
+/// With `forwarded_header = "forwarded"` the standard header is the one
+/// believed, and `X-Forwarded-For` is ignored, whatever it says.
+#[tokio::test]
+async fn the_operator_chooses_which_forwarding_header_is_believed() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[limits]\nallow_ips = [\"10.9.9.9/32\"]\ntrusted_proxies = [\"127.0.0.1/32\"]\nforwarded_header = \"forwarded\"")
+        .start()
+        .await?;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#;
+    let inside = server
+        .post_raw(&[("forwarded", "for=10.9.9.9;proto=https")], body)
+        .await?;
+    assert_eq!(inside.status, 200, "{}", inside.text);
+    let xff = server
+        .post_raw(
+            &[
+                ("forwarded", "for=203.0.113.5"),
+                ("x-forwarded-for", "10.9.9.9"),
+            ],
+            body,
+        )
+        .await?;
+    assert_eq!(xff.status, 403, "X-Forwarded-For is not the chosen header");
+    Ok(())
+}
+
+/// Issue #12: budgets and in-flight sign-ins were keyed per full IPv6
+/// address, so one /64 (which any host has) had unlimited budget and could
+/// fill the global tables for everyone.
+#[tokio::test]
+async fn ipv6_clients_share_a_budget_per_64() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .config("[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 60\nauth_burst = 2\ntrusted_proxies = [\"127.0.0.1/32\"]")
+        .start()
+        .await?;
+    let base = server.url.trim_end_matches("/mcp").to_string();
+    let token = |client: &str| {
+        server
+            .client
+            .post(format!("{base}/token"))
+            .header("x-forwarded-for", client)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "th-nobody"),
+            ])
+            .send()
+    };
+    assert_eq!(token("2001:db8:1:2::1").await?.status(), 401);
+    assert_eq!(token("2001:db8:1:2::2").await?.status(), 401);
+    assert_eq!(
+        token("2001:db8:1:2:ffff:ffff:ffff:ffff").await?.status(),
+        429,
+        "a third address in the same /64 finds the budget spent"
+    );
+    assert_eq!(
+        token("2001:db8:1:3::1").await?.status(),
+        401,
+        "the next /64 has its own"
+    );
+    assert_eq!(token("192.0.2.1").await?.status(), 401);
+    assert_eq!(token("192.0.2.1").await?.status(), 401);
+    assert_eq!(
+        token("192.0.2.2").await?.status(),
+        401,
+        "IPv4 budgets stay per address"
+    );
+    Ok(())
+}
+
+/// One address range cannot hold more than its share of the sign-ins in
+/// progress, so it cannot fill the global table and lock everyone out.
+#[tokio::test]
+async fn one_range_cannot_fill_the_pending_sign_in_tables() -> anyhow::Result<()> {
+    // Mirrors the server's per-range bound on pending flows.
+    const PER_RANGE: usize = 100;
+    let server = Setup::new()
+        .config("[limits]\ntool_calls_per_hour = 0\nauth_requests_per_minute = 0\ntrusted_proxies = [\"127.0.0.1/32\"]")
+        .start()
+        .await?;
+    let base = server.url.trim_end_matches("/mcp").to_string();
+    let http = crate::harness::client_builder(&server.cert_path, None)?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let client: serde_json::Value = http
+        .post(format!("{base}/register"))
+        .json(&json!({
+            "redirect_uris": ["http://localhost:9/cb"],
+            "grant_types": ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = client["client_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no client_id in {client}"))?
+        .to_string();
+    let authorize = |from: String| {
+        http.get(format!(
+            "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb&code_challenge={}&code_challenge_method=S256&state=x",
+            "A".repeat(43)
+        ))
+        .header("x-forwarded-for", from)
+        .send()
+    };
+    let device = |from: String| {
+        http.post(format!("{base}/device_authorization"))
+            .header("x-forwarded-for", from)
+            .form(&[("client_id", client_id.as_str())])
+            .send()
+    };
+    for i in 1..=PER_RANGE {
+        let from = format!("2001:db8:1:2::{i:x}");
+        assert_eq!(authorize(from.clone()).await?.status(), 200, "sign-in {i}");
+        assert_eq!(device(from).await?.status(), 200, "device code {i}");
+    }
+    let from = "2001:db8:1:2:ffff::1".to_string();
+    assert_eq!(
+        authorize(from.clone()).await?.status(),
+        503,
+        "the /64 holds its share of pending sign-ins"
+    );
+    assert_eq!(
+        device(from).await?.status(),
+        503,
+        "the /64 holds its share of device codes"
+    );
+    let elsewhere = "2001:db8:1:3::1".to_string();
+    assert_eq!(authorize(elsewhere.clone()).await?.status(), 200);
+    assert_eq!(device(elsewhere).await?.status(), 200);
+    Ok(())
+}
+
 #[tokio::test]
 async fn auth_endpoints_are_limited_per_address() -> anyhow::Result<()> {
     let server = Setup::new()

@@ -298,10 +298,9 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         .context("creating the request-state key")?,
     );
     let sweeper = mcp_state.spawn_session_sweeper();
-    let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(crate::limits::Allowlist {
-        allow: config.limits.allow_ips.clone(),
-        trusted_proxies: config.limits.trusted_proxies.clone(),
-    }));
+    let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(
+        crate::limits::Allowlist::from_config(&config.limits),
+    ));
     let mut metrics = crate::metrics::Metrics::new();
     metrics.register_plugin_timings(plugin_runtime.timings());
     let metrics = Arc::new(metrics);

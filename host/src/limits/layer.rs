@@ -11,18 +11,40 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
-use super::client_ip::{ClientIp, resolve};
+use super::client_ip::{ClientIp, ClientRange, ForwardedHeader, resolve};
 use super::rate::AddressBudget;
+use crate::config::LimitsConfig;
 
-/// The allowlist and the proxies whose forwarding headers are believed.
-#[derive(Debug, Clone, Default)]
+/// The allowlist, the proxies whose forwarding header is believed, and how
+/// addresses are grouped into the ranges budgets are charged to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowlist {
     /// Empty means every address may connect.
     pub allow: Vec<IpNet>,
     pub trusted_proxies: Vec<IpNet>,
+    pub forwarded_header: ForwardedHeader,
+    pub ipv6_prefix: u8,
 }
 
-/// Puts the resolved [`ClientIp`] in the request, or refuses it with 403.
+impl Default for Allowlist {
+    fn default() -> Allowlist {
+        Allowlist::from_config(&LimitsConfig::default())
+    }
+}
+
+impl Allowlist {
+    pub fn from_config(limits: &LimitsConfig) -> Allowlist {
+        Allowlist {
+            allow: limits.allow_ips.clone(),
+            trusted_proxies: limits.trusted_proxies.clone(),
+            forwarded_header: limits.forwarded_header,
+            ipv6_prefix: limits.ipv6_prefix,
+        }
+    }
+}
+
+/// Puts the resolved [`ClientIp`] and its [`ClientRange`] in the request,
+/// or refuses it with 403.
 /// Resolution and the check happen together, before anything reads the body;
 /// the audit layer outside sees the refusal.
 pub async fn client_ip_layer(
@@ -38,8 +60,17 @@ pub async fn client_ip_layer(
     let Some(peer) = peer else {
         return next.run(request).await;
     };
-    let ip = resolve(peer, request.headers(), &list.trusted_proxies);
+    let values: Vec<&[u8]> = request
+        .headers()
+        .get_all(list.forwarded_header.name())
+        .iter()
+        .map(|value| value.as_bytes())
+        .collect();
+    let ip = resolve(peer, &values, &list.trusted_proxies, list.forwarded_header);
     request.extensions_mut().insert(ClientIp(ip));
+    request
+        .extensions_mut()
+        .insert(ClientRange::of(ip, list.ipv6_prefix));
     if !list.allow.is_empty() && !list.allow.iter().any(|net| net.contains(&ip)) {
         tracing::warn!(%ip, "address not in the allowlist; refused");
         let body = serde_json::json!({
@@ -57,9 +88,10 @@ pub async fn client_ip_layer(
     response
 }
 
-/// Charges each request to its client address; 429 with `Retry-After` and
-/// an OAuth-style JSON error when the address has spent its budget. For the
-/// unauthenticated endpoints, where there is no principal to charge.
+/// Charges each request to its client's [`ClientRange`]; 429 with
+/// `Retry-After` and an OAuth-style JSON error when the range has spent its
+/// budget. For the unauthenticated endpoints, where there is no principal
+/// to charge.
 pub async fn address_budget_layer(
     State(budget): State<Arc<AddressBudget>>,
     request: Request,
@@ -67,8 +99,8 @@ pub async fn address_budget_layer(
 ) -> Response {
     let address = request
         .extensions()
-        .get::<ClientIp>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
+        .get::<ClientRange>()
+        .map_or_else(|| "unknown".to_string(), ToString::to_string);
     match budget.check(&address) {
         Ok(()) => next.run(request).await,
         Err(limited) => {

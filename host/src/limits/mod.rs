@@ -7,6 +7,6 @@ mod client_ip;
 mod layer;
 mod rate;
 
-pub use client_ip::{ClientIp, resolve};
+pub use client_ip::{ClientIp, ClientRange, ForwardedHeader, resolve};
 pub use layer::{Allowlist, address_budget_layer, client_ip_layer};
 pub use rate::{AddressBudget, Limited, RateState, RateTable};

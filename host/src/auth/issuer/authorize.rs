@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,6 +22,7 @@ use super::token::Form;
 use super::{Issuer, users};
 use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
+use crate::limits::ClientRange;
 
 const FLOW_COOKIE: &str = "__Host-toolhost-flow";
 const SESSION_COOKIE: &str = "__Host-toolhost-session";
@@ -31,6 +33,11 @@ const MAX_ATTEMPTS: u32 = 5;
 /// Bounds on in-memory flows, so unauthenticated requests cannot grow memory
 /// without limit.
 const MAX_FLOWS: usize = 10_000;
+/// Sign-ins in progress from one client range (an IPv4 address, an IPv6
+/// /64 by default), so that one range cannot fill the table for everyone.
+/// Generous for a NAT full of people signing in at once; a flow that
+/// completes leaves at once, an abandoned one after `FLOW_TTL_SECS`.
+pub(super) const MAX_PENDING_PER_RANGE: usize = 100;
 
 #[derive(Default)]
 pub(crate) struct Flows {
@@ -53,6 +60,8 @@ struct Pending {
     csrf: String,
     expires: u64,
     attempts: u32,
+    /// Where the sign-in came from, for the per-range bound.
+    range: Option<ClientRange>,
 }
 
 pub(crate) struct Code {
@@ -83,6 +92,18 @@ impl Flows {
         self.pending.len() >= MAX_FLOWS
             || self.codes.len() >= MAX_FLOWS
             || self.sessions.len() >= MAX_FLOWS
+    }
+
+    /// Whether `range` already holds its share of the sign-ins in progress.
+    /// A scan, like `prune` on every access: the table is bounded.
+    fn range_full(&self, range: Option<ClientRange>) -> bool {
+        range.is_some_and(|range| {
+            self.pending
+                .values()
+                .filter(|p| p.range == Some(range))
+                .count()
+                >= MAX_PENDING_PER_RANGE
+        })
     }
 }
 
@@ -121,6 +142,7 @@ type Params = HashMap<String, String>;
 
 pub(super) async fn show(
     State(issuer): State<Arc<Issuer>>,
+    range: Option<Extension<ClientRange>>,
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
@@ -221,6 +243,7 @@ pub(super) async fn show(
         csrf: store::random_secret(),
         expires: store::now() + FLOW_TTL_SECS,
         attempts: 0,
+        range: range.map(|Extension(range)| range),
     };
     let session = issuer.signed_in(&headers);
     if let Some((subject, groups)) = &session
@@ -231,7 +254,7 @@ pub(super) async fn show(
     let flow_id = store::random_id();
     {
         let mut flows = issuer.flows();
-        if flows.full() {
+        if flows.full() || flows.range_full(pending.range) {
             return error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too many sign-ins in progress; try again shortly.",

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +19,7 @@ use super::token::{Form, authenticated_form};
 use super::{Grant, Issuer, OAuthError};
 use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
+use crate::limits::ClientRange;
 
 pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const CODE_TTL_SECS: u64 = 600;
@@ -27,6 +29,9 @@ const FORM_COOKIE: &str = "__Host-toolhost-device";
 /// (RFC 8628 §6.1).
 const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 const MAX_DEVICES: usize = 10_000;
+/// Device codes in flight from one client range, for the reason and with
+/// the bound of the sign-ins in progress.
+const MAX_DEVICES_PER_RANGE: usize = super::authorize::MAX_PENDING_PER_RANGE;
 
 #[derive(Clone)]
 enum Status {
@@ -50,6 +55,8 @@ struct Device {
     status: Status,
     /// Ties the approval form to the browser that opened it.
     csrf: String,
+    /// Where the grant was started, for the per-range bound.
+    range: Option<ClientRange>,
 }
 
 /// Device codes in flight, by device code; user codes point at them.
@@ -64,6 +71,17 @@ impl Devices {
         self.by_device_code.retain(|_, d| d.expires > now);
         let live = &self.by_device_code;
         self.by_user_code.retain(|_, code| live.contains_key(code));
+    }
+
+    /// Whether `range` already holds its share of the device codes in flight.
+    fn range_full(&self, range: Option<ClientRange>) -> bool {
+        range.is_some_and(|range| {
+            self.by_device_code
+                .values()
+                .filter(|d| d.range == Some(range))
+                .count()
+                >= MAX_DEVICES_PER_RANGE
+        })
     }
 }
 
@@ -102,6 +120,7 @@ impl Issuer {
 /// `POST /device_authorization`.
 pub(super) async fn start(
     State(issuer): State<Arc<Issuer>>,
+    range: Option<Extension<ClientRange>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -145,10 +164,11 @@ pub(super) async fn start(
         last_poll: 0,
         status: Status::Pending,
         csrf: store::random_secret(),
+        range: range.map(|Extension(range)| range),
     };
     {
         let mut devices = issuer.devices();
-        if devices.by_device_code.len() >= MAX_DEVICES {
+        if devices.by_device_code.len() >= MAX_DEVICES || devices.range_full(device.range) {
             return OAuthError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
