@@ -104,10 +104,7 @@ impl CallState {
         CallState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: parts.memory_bytes,
-                exceeded: false,
-            },
+            limiter: MemoryLimiter::new(parts.memory_bytes),
             plugin: parts.plugin,
             request_id: parts.request_id,
             config: parts.config,
@@ -147,6 +144,15 @@ impl WasiView for CallState {
 pub(crate) struct MemoryLimiter {
     limit: usize,
     pub(crate) exceeded: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            limit,
+            exceeded: false,
+        }
+    }
 }
 
 /// Table elements one instance may have; a guest asking for more is refused.
@@ -192,6 +198,42 @@ pub(crate) fn truncate_message(mut message: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A module of two memories of `pages` 64 KiB pages each.
+    fn two_memories(pages: u64) -> Vec<u8> {
+        use wasm_encoder::{MemorySection, MemoryType, Module};
+        let mut memories = MemorySection::new();
+        for _ in 0..2 {
+            memories.memory(MemoryType {
+                minimum: pages,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+        }
+        let mut module = Module::new();
+        module.section(&memories);
+        module.finish()
+    }
+
+    /// The limit is the call's, not each memory's: two memories of 6 MiB
+    /// exceed a 10 MiB limit although each fits it alone.
+    #[test]
+    fn memory_is_counted_across_all_memories() {
+        let engine = wasmtime::Engine::default();
+        let instantiate = |pages: u64| {
+            let module = wasmtime::Module::new(&engine, two_memories(pages)).expect("module");
+            let mut store = wasmtime::Store::new(&engine, MemoryLimiter::new(10 << 20));
+            store.limiter(|limiter| limiter);
+            let res = wasmtime::Instance::new(&mut store, &module, &[]);
+            (res.is_ok(), store.data().exceeded)
+        };
+        // 2 x 4 MiB fits.
+        assert_eq!(instantiate(64), (true, false));
+        // 2 x 6 MiB does not.
+        assert_eq!(instantiate(96), (false, true));
+    }
 
     #[test]
     fn truncates_on_char_boundary() {
