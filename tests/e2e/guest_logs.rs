@@ -62,7 +62,12 @@ async fn a_log_flood_is_cut_to_the_call_budget_and_counted() -> anyhow::Result<(
     let summary = json_lines(written)
         .into_iter()
         .find(|line| line["fields"]["dropped_lines"].is_number())
-        .unwrap_or_else(|| panic!("no summary line in:\n{}", &written[written.len().saturating_sub(2000)..]));
+        .unwrap_or_else(|| {
+            panic!(
+                "no summary line in:\n{}",
+                &written[written.len().saturating_sub(2000)..]
+            )
+        });
     assert_eq!(summary["fields"]["dropped_lines"], 19800, "{summary}");
     assert_eq!(summary["fields"]["plugin"], "hostile", "{summary}");
     let metrics_url = server.metrics_url.clone().expect("metrics listener");
@@ -146,7 +151,10 @@ async fn a_plugin_cannot_forge_a_pretty_log_line() -> anyhow::Result<()> {
 async fn waiting_for_a_busy_plugin_ends_at_the_call_deadline() -> anyhow::Result<()> {
     let server = Setup::new()
         .fixture("hostile")
-        .sidecar("hostile", "[limits]\nmax_concurrent = 1\ndeadline_ms = 1500\n")
+        .sidecar(
+            "hostile",
+            "[limits]\nmax_concurrent = 1\ndeadline_ms = 1500\n",
+        )
         .start()
         .await?;
     let session = server.session("2025-11-25").await?;

@@ -134,9 +134,8 @@ impl LogBudget {
     }
 
     fn admit_at(&mut self, now: Instant, bytes: usize) -> bool {
-        let admitted = self.lines_left > 0
-            && bytes <= self.bytes_left
-            && self.plugin.admit(now, bytes);
+        let admitted =
+            self.lines_left > 0 && bytes <= self.bytes_left && self.plugin.admit(now, bytes);
         if admitted {
             self.lines_left -= 1;
             self.bytes_left -= bytes;
@@ -171,7 +170,10 @@ mod tests {
     #[test]
     fn escapes_what_could_break_or_repaint_a_line() {
         let check = |input: &str, expect: &str| assert_eq!(escape(input), expect, "{input:?}");
-        check("plain text, with \\ and \"quotes\"", "plain text, with \\ and \"quotes\"");
+        check(
+            "plain text, with \\ and \"quotes\"",
+            "plain text, with \\ and \"quotes\"",
+        );
         check("a\nb", "a\\nb");
         check("a\r\nb\tc", "a\\r\\nb\\tc");
         check("\u{1b}[31mred\u{1b}[0m", "\\u{1b}[31mred\\u{1b}[0m");
@@ -182,7 +184,12 @@ mod tests {
         assert!(matches!(escape("clean"), Cow::Borrowed(_)));
     }
 
-    fn limits(lines: u32, bytes: usize, per_second_lines: u32, per_second_bytes: usize) -> PluginLimits {
+    fn limits(
+        lines: u32,
+        bytes: usize,
+        per_second_lines: u32,
+        per_second_bytes: usize,
+    ) -> PluginLimits {
         PluginLimits {
             log_lines: lines,
             log_bytes: bytes,

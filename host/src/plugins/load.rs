@@ -17,6 +17,7 @@ use super::Runtime;
 use super::bindings::{Annotations, PluginPre, ToolDefinition};
 use super::cache::{self, Origin};
 use super::call;
+use super::guest_log::{PluginLog, escape};
 use super::network::NetworkGrant;
 use super::sidecar::{self, EffectiveLimits};
 
@@ -39,6 +40,8 @@ pub struct LoadedPlugin {
     pub(crate) limits: EffectiveLimits,
     /// Destinations, limits and credentials for the plugin's outbound HTTP.
     pub(crate) network: Arc<NetworkGrant>,
+    /// The `host.log` rate its calls share.
+    pub(crate) log: Arc<PluginLog>,
     /// Calls of this plugin running now; bounded by `limits.max_concurrent`.
     pub(crate) concurrency: Semaphore,
     /// Calls waiting for `concurrency` (plus those running, briefly).
@@ -163,11 +166,21 @@ pub(crate) async fn load(
     .await
     .map_err(|e| format!("compiler task failed: {e}"))
     .and_then(|res| res);
-    let (component, origin): (Component, Origin) =
-        compiled.map_err(|message| LoadError::Compile {
-            path: path.to_path_buf(),
-            message,
-        })?;
+    let (component, origin): (Component, Origin) = compiled.map_err(|message| {
+        // Wasmtime checks a component against the pool's per-component
+        // limits as it compiles (or deserializes) it.
+        if message.contains("pooling allocator") {
+            LoadError::TooLarge {
+                path: path.to_path_buf(),
+                message,
+            }
+        } else {
+            LoadError::Compile {
+                path: path.to_path_buf(),
+                message,
+            }
+        }
+    })?;
     let imports = component
         .component_type()
         .imports(&runtime.engine)
@@ -184,15 +197,27 @@ pub(crate) async fn load(
     let pre = PluginPre::new(instance_pre).map_err(link_err)?;
     let name: Arc<str> = Arc::from(name);
     let config = Arc::new(sidecar.config);
-    let definitions = call::list_tools(runtime, &pre, &name, &config, &limits)
+    let dropped = runtime
+        .log_dropped
+        .get_or_create(&super::PluginLabel {
+            plugin: name.to_string(),
+        })
+        .clone();
+    let log = Arc::new(PluginLog::new(
+        name.clone(),
+        &runtime.config.limits,
+        dropped,
+    ));
+    // The plugin wrote parts of these messages, and they reach the log.
+    let definitions = call::list_tools(runtime, &pre, &name, &config, &limits, &log)
         .await
         .map_err(|err| LoadError::ListTools {
             path: path.to_path_buf(),
-            message: err.to_string(),
+            message: escape(&err.to_string()).into_owned(),
         })?;
     let tools = validate_tools(definitions, prefix).map_err(|message| LoadError::InvalidTool {
         path: path.to_path_buf(),
-        message,
+        message: escape(&message).into_owned(),
     })?;
     tracing::info!(
         plugin = &*name,
@@ -213,6 +238,7 @@ pub(crate) async fn load(
         queued: std::sync::atomic::AtomicUsize::new(0),
         limits,
         network,
+        log,
         fingerprint,
         imports,
     })
@@ -413,8 +439,8 @@ mod tests {
     /// `memories` memories and `tables` tables.
     fn component(instances: u32, memories: u32, tables: u32) -> Vec<u8> {
         use wasm_encoder::{
-            InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection,
-            RefType, TableSection, TableType,
+            InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection, RefType,
+            TableSection, TableType,
         };
         let mut module = Module::new();
         let mut table_section = TableSection::new();
@@ -477,7 +503,10 @@ mod tests {
             load_component("memories", component(3, 1, 0)).await,
             "3 Wasm linear memories",
         );
-        refused(load_component("tables", component(1, 0, 9)).await, "9 tables");
+        refused(
+            load_component("tables", component(1, 0, 9)).await,
+            "9 tables",
+        );
         refused(
             load_component("instances", component(17, 0, 0)).await,
             "17 core module instances",

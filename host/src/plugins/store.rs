@@ -12,6 +12,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::bindings::ClientSupport;
+use super::guest_log::{LogBudget, PluginLog};
 use super::input::{InputAsk, InputMode, Interrupt};
 use super::network::NetworkGrant;
 use super::outbound::{Outbound, OutboundHooks};
@@ -65,6 +66,8 @@ pub(crate) struct CallState {
     pub(crate) consumed: BTreeMap<String, String>,
     /// Set when `request-input` stops a replayed call on purpose.
     pub(crate) interrupt: Option<Interrupt>,
+    /// What is left of the call's `host.log` allowance.
+    pub(crate) log: LogBudget,
     http: WasiHttpCtx,
     /// Checks and sends the plugin's `wasi:http` requests under its grant.
     outbound: OutboundHooks,
@@ -82,6 +85,8 @@ pub(crate) struct StateParts {
     /// What the plugin may reach over `wasi:http`.
     pub(crate) network: Arc<NetworkGrant>,
     pub(crate) outbound: Arc<Outbound>,
+    /// The plugin's log allowance, which the call's budget draws on.
+    pub(crate) log: Arc<PluginLog>,
 }
 
 impl CallState {
@@ -101,6 +106,7 @@ impl CallState {
             parts.plugin.clone(),
             parts.request_id.clone(),
         );
+        let log = LogBudget::new(parts.log, parts.request_id.clone());
         CallState {
             wasi,
             table: ResourceTable::new(),
@@ -113,6 +119,7 @@ impl CallState {
             input: parts.input,
             consumed: BTreeMap::new(),
             interrupt: None,
+            log,
             http: WasiHttpCtx::new(),
             outbound,
         }
@@ -140,9 +147,12 @@ impl WasiView for CallState {
 
 /// Caps linear memory and remembers whether the cap was hit, so a guest that
 /// traps after a failed `memory.grow` is reported as out of memory rather than
-/// as a generic trap.
+/// as a generic trap. The cap is for all of the store's memories together: a
+/// component with several memories gets no more than one with a single one.
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    /// Bytes of all memories of the store, as last allowed to grow.
+    used: usize,
     pub(crate) exceeded: bool,
 }
 
@@ -150,6 +160,7 @@ impl MemoryLimiter {
     pub(crate) fn new(limit: usize) -> MemoryLimiter {
         MemoryLimiter {
             limit,
+            used: 0,
             exceeded: false,
         }
     }
@@ -161,14 +172,18 @@ const MAX_TABLE_ELEMENTS: usize = 200_000;
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        // Each memory's creation (current 0) and growth passes here, so the
+        // sum of the deltas is the store's total.
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.exceeded = true;
             return Ok(false);
         }
+        self.used = total;
         Ok(true)
     }
 
