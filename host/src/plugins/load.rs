@@ -505,7 +505,7 @@ mod tests {
         );
         refused(
             load_component("tables", component(1, 0, 9)).await,
-            "9 tables",
+            "tables count of 9",
         );
         refused(
             load_component("instances", component(17, 0, 0)).await,
