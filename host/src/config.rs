@@ -429,6 +429,16 @@ pub struct PluginLimits {
     /// Fuel (roughly, Wasm instructions) one call may burn; 0 is no budget.
     /// Needs `plugins.policy.fuel_metering`.
     pub fuel: u64,
+    /// `host.log` lines one call may write; more are dropped and counted,
+    /// so a plugin looping on `log` cannot fill the disk.
+    pub log_lines: u32,
+    /// `host.log` bytes (after escaping) one call may write.
+    pub log_bytes: usize,
+    /// `host.log` lines one plugin may write per second across its calls,
+    /// which bounds the log a plugin's concurrent calls can write together.
+    pub log_lines_per_second: u32,
+    /// `host.log` bytes one plugin may write per second across its calls.
+    pub log_bytes_per_second: usize,
 }
 
 /// An error in the configuration, naming where it came from.
@@ -805,6 +815,10 @@ impl Default for PluginLimits {
             max_output_bytes: 4 * 1024 * 1024,
             max_instances: 256,
             fuel: 0,
+            log_lines: 200,
+            log_bytes: 256 * 1024,
+            log_lines_per_second: 1000,
+            log_bytes_per_second: 1024 * 1024,
         }
     }
 }

@@ -151,6 +151,18 @@ impl Metrics {
         );
     }
 
+    /// Exports the count of plugin log lines dropped over their budgets.
+    pub fn register_plugin_log_drops(
+        &mut self,
+        dropped: &Family<crate::plugins::PluginLabel, Counter>,
+    ) {
+        self.registry.register(
+            "plugin_log_lines_dropped",
+            "Plugin log lines dropped over a call's log budget or a plugin's log rate",
+            dropped.clone(),
+        );
+    }
+
     /// The OpenMetrics text, with gauges refreshed from `snapshot`.
     pub fn render(&self, snapshot: &Snapshot, audit: &AuditSink) -> String {
         self.plugins_loaded.set(snapshot.plugins_loaded);

@@ -47,6 +47,8 @@ pub(crate) struct Setup {
     pub(crate) sidecars: Vec<(&'static str, String)>,
     /// Integration plugins (`github`, `jira`) by name.
     pub(crate) integrations: Vec<&'static str>,
+    /// `--log-format` of the server (`json` unless a test reads `pretty`).
+    pub(crate) log_format: &'static str,
 }
 
 impl Setup {
@@ -59,7 +61,13 @@ impl Setup {
             data_dir: None,
             sidecars: Vec::new(),
             integrations: Vec::new(),
+            log_format: "json",
         }
+    }
+
+    pub(crate) fn log_format(mut self, format: &'static str) -> Setup {
+        self.log_format = format;
+        self
     }
 
     pub(crate) fn data_dir(mut self, dir: PathBuf) -> Setup {
@@ -183,7 +191,8 @@ impl Server {
         let stderr_log = root.join("stderr.log");
         let mut command = Command::new(toolhost_bin());
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format"])
+            .arg(setup.log_format)
             .arg("--config")
             .arg(&config_path)
             .arg("--plugins")

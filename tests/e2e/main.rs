@@ -12,6 +12,7 @@ mod conformance;
 mod external_idp;
 mod faults;
 mod github;
+mod guest_logs;
 mod harness;
 mod interop;
 mod jira;

@@ -303,6 +303,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     ));
     let mut metrics = crate::metrics::Metrics::new();
     metrics.register_plugin_timings(plugin_runtime.timings());
+    metrics.register_plugin_log_drops(plugin_runtime.log_dropped());
     let metrics = Arc::new(metrics);
     let metrics_server = if config.metrics.enabled {
         let listener = tokio::net::TcpListener::bind(config.metrics.listen)

@@ -300,7 +300,9 @@ fn outcome_answer(
             RpcError::invalid_params(format!("invalid inputResponses: {message}")),
         ),
         Err(err) => {
-            tracing::info!(tool, "tool call failed: {err}");
+            // The error may carry the plugin's own text (a tool error, a panic).
+            let shown = crate::plugins::escape_guest_text(&err.to_string()).into_owned();
+            tracing::info!(tool, "tool call failed: {shown}");
             Answer::Result(tools::error_json(&err))
         }
     }

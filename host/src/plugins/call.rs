@@ -15,6 +15,7 @@ use super::bindings::{
     Caller, ClientSupport, Content, InputRequest, PluginPre, ResourceContents, ToolDefinition,
     ToolError, ToolOutput,
 };
+use super::guest_log::{PluginLog, escape};
 use super::input::{InputMode, Interrupt};
 use super::load::{LoadedPlugin, ToolSpec};
 use super::network::NetworkGrant;
@@ -95,6 +96,9 @@ pub enum CallError {
     Tool(ToolFailure),
     #[error("the tool ran past its deadline of {} ms and was stopped", .0.as_millis())]
     Deadline(Duration),
+    /// Waited its whole deadline for a free instance and never ran.
+    #[error("the tool did not start within its deadline of {} ms: every instance it may run in stayed busy; retry shortly", .0.as_millis())]
+    NotStarted(Duration),
     #[error("the tool exceeded its memory limit of {0} MiB and was stopped")]
     Memory(usize),
     #[error("the tool used its whole CPU budget of {0} fuel and was stopped")]
@@ -162,17 +166,26 @@ pub async fn call_tool(
     if queued.position > MAX_QUEUED_PER_SLOT * limits.max_concurrent as usize {
         return Err(CallError::Busy(limits.max_concurrent));
     }
-    let _plugin_permit = plugin
-        .concurrency
-        .acquire()
-        .await
-        .map_err(|_| CallError::Trap("the plugin was unloaded".into()))?;
-    drop(queued);
-    let _permit = runtime
-        .instances
-        .acquire()
-        .await
-        .map_err(|_| CallError::Trap("the plugin runtime is shutting down".into()))?;
+    // Waiting for both permits ends at the call's deadline: a plugin (or
+    // every plugin) held busy by slow calls must not keep a caller waiting
+    // without bound. The deadline then applies afresh to the run.
+    let permits = tokio::time::timeout(deadline, async {
+        let plugin_permit = plugin
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| CallError::Trap("the plugin was unloaded".into()))?;
+        drop(queued);
+        let instance_permit = runtime
+            .instances
+            .acquire()
+            .await
+            .map_err(|_| CallError::Trap("the plugin runtime is shutting down".into()))?;
+        Ok::<_, CallError>((plugin_permit, instance_permit))
+    })
+    .await
+    .map_err(|_| CallError::NotStarted(deadline))?;
+    let (_plugin_permit, _permit) = permits?;
     let state = StateParts {
         plugin: plugin.name.clone(),
         request_id: ctx.request_id,
@@ -183,6 +196,7 @@ pub async fn call_tool(
         input: ctx.input,
         network: plugin.network.clone(),
         outbound: runtime.outbound.clone(),
+        log: plugin.log.clone(),
     };
     let (mut store, stderr) = new_store(runtime, state, deadline, limits.fuel);
     // The epoch callback only runs while guest code runs; this timeout also
@@ -242,12 +256,12 @@ pub(crate) async fn list_tools(
     name: &Arc<str>,
     config: &Arc<BTreeMap<String, String>>,
     limits: &EffectiveLimits,
+    log: &Arc<PluginLog>,
 ) -> Result<Vec<ToolDefinition>, CallError> {
     let memory_bytes = limits.memory_bytes;
-    let _permit = runtime
-        .instances
-        .acquire()
+    let _permit = tokio::time::timeout(LIST_TOOLS_DEADLINE, runtime.instances.acquire())
         .await
+        .map_err(|_| CallError::NotStarted(LIST_TOOLS_DEADLINE))?
         .map_err(|_| CallError::Trap("the plugin runtime is shutting down".into()))?;
     let state = StateParts {
         plugin: name.clone(),
@@ -264,6 +278,7 @@ pub(crate) async fn list_tools(
         // Listing tools must not reach the network.
         network: Arc::new(NetworkGrant::none()),
         outbound: runtime.outbound.clone(),
+        log: log.clone(),
     };
     let (mut store, stderr) = new_store(runtime, state, LIST_TOOLS_DEADLINE, None);
     let res = tokio::time::timeout(LIST_TOOLS_DEADLINE, async {
@@ -358,14 +373,16 @@ fn classify_trap(
     }
     let captured = stderr.contents();
     let stderr_text = String::from_utf8_lossy(&captured);
+    // The guest wrote all of this: escaped, it cannot forge log lines.
     let panic_line = stderr_text
         .lines()
         .find(|line| line.contains("panicked"))
-        .map(str::trim);
+        .map(|line| escape(line.trim()).into_owned());
     let plugin = &*store.data().plugin;
-    tracing::warn!(plugin, stderr = %stderr_text, "plugin trapped: {err:#}");
+    let stderr_shown = escape(&stderr_text);
+    tracing::warn!(plugin, stderr = %stderr_shown, "plugin trapped: {err:#}");
     match panic_line {
-        Some(line) => CallError::Trap(line.to_string()),
+        Some(line) => CallError::Trap(line),
         None => CallError::Trap(err.to_string()),
     }
 }

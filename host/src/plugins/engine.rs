@@ -16,6 +16,16 @@ use crate::config::{PluginLimits, PluginPolicy};
 /// requests on the same worker are not starved.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// What one component may contain: each pool slot is sized for exactly this,
+/// and wasmtime refuses a component beyond it when it is compiled (so at
+/// load), so no call can take more than its slot's share of the pool and
+/// leave other calls without instances. A Python component (componentize-py)
+/// has 14 core instances, every other plugin here 3; all have one memory
+/// and two tables.
+pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+pub(crate) const MEMORIES_PER_COMPONENT: u32 = 2;
+pub(crate) const TABLES_PER_COMPONENT: u32 = 8;
+
 /// Builds the engine once at start-up. Each pool slot can hold the largest
 /// memory the policy lets a sidecar grant.
 pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::Result<Engine> {
@@ -24,13 +34,13 @@ pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::R
     // instance too) so a reload never waits behind traffic.
     let instances = limits.max_instances + 16;
     pool.total_component_instances(instances)
-        .total_core_instances(instances * 8)
-        .total_memories(instances * 2)
-        .total_tables(instances * 8)
+        .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(instances * MEMORIES_PER_COMPONENT)
+        .total_tables(instances * TABLES_PER_COMPONENT)
         .total_stacks(instances)
-        .max_memories_per_component(4)
-        .max_tables_per_component(16)
-        .max_core_instances_per_component(64)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
         .table_elements(200_000)
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)

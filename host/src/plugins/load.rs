@@ -17,6 +17,7 @@ use super::Runtime;
 use super::bindings::{Annotations, PluginPre, ToolDefinition};
 use super::cache::{self, Origin};
 use super::call;
+use super::guest_log::{PluginLog, escape};
 use super::network::NetworkGrant;
 use super::sidecar::{self, EffectiveLimits};
 
@@ -39,6 +40,8 @@ pub struct LoadedPlugin {
     pub(crate) limits: EffectiveLimits,
     /// Destinations, limits and credentials for the plugin's outbound HTTP.
     pub(crate) network: Arc<NetworkGrant>,
+    /// The `host.log` rate its calls share.
+    pub(crate) log: Arc<PluginLog>,
     /// Calls of this plugin running now; bounded by `limits.max_concurrent`.
     pub(crate) concurrency: Semaphore,
     /// Calls waiting for `concurrency` (plus those running, briefly).
@@ -102,6 +105,14 @@ pub enum LoadError {
     },
     #[error("{path} is not a valid component: {message}")]
     Compile { path: PathBuf, message: String },
+    /// More core instances, memories or tables than one pool slot holds.
+    #[error(
+        "{path} needs more than one plugin instance may hold (at most {} core instances, {} memories and {} tables): {message}",
+        super::engine::CORE_INSTANCES_PER_COMPONENT,
+        super::engine::MEMORIES_PER_COMPONENT,
+        super::engine::TABLES_PER_COMPONENT
+    )]
+    TooLarge { path: PathBuf, message: String },
     #[error("{path} does not fit the toolhost:plugin world: {message}")]
     Link { path: PathBuf, message: String },
     #[error("{path}: list-tools failed: {message}")]
@@ -155,11 +166,21 @@ pub(crate) async fn load(
     .await
     .map_err(|e| format!("compiler task failed: {e}"))
     .and_then(|res| res);
-    let (component, origin): (Component, Origin) =
-        compiled.map_err(|message| LoadError::Compile {
-            path: path.to_path_buf(),
-            message,
-        })?;
+    let (component, origin): (Component, Origin) = compiled.map_err(|message| {
+        // Wasmtime checks a component against the pool's per-component
+        // limits as it compiles (or deserializes) it.
+        if message.contains("pooling allocator") {
+            LoadError::TooLarge {
+                path: path.to_path_buf(),
+                message,
+            }
+        } else {
+            LoadError::Compile {
+                path: path.to_path_buf(),
+                message,
+            }
+        }
+    })?;
     let imports = component
         .component_type()
         .imports(&runtime.engine)
@@ -176,15 +197,27 @@ pub(crate) async fn load(
     let pre = PluginPre::new(instance_pre).map_err(link_err)?;
     let name: Arc<str> = Arc::from(name);
     let config = Arc::new(sidecar.config);
-    let definitions = call::list_tools(runtime, &pre, &name, &config, &limits)
+    let dropped = runtime
+        .log_dropped
+        .get_or_create(&super::PluginLabel {
+            plugin: name.to_string(),
+        })
+        .clone();
+    let log = Arc::new(PluginLog::new(
+        name.clone(),
+        &runtime.config.limits,
+        dropped,
+    ));
+    // The plugin wrote parts of these messages, and they reach the log.
+    let definitions = call::list_tools(runtime, &pre, &name, &config, &limits, &log)
         .await
         .map_err(|err| LoadError::ListTools {
             path: path.to_path_buf(),
-            message: err.to_string(),
+            message: escape(&err.to_string()).into_owned(),
         })?;
     let tools = validate_tools(definitions, prefix).map_err(|message| LoadError::InvalidTool {
         path: path.to_path_buf(),
-        message,
+        message: escape(&message).into_owned(),
     })?;
     tracing::info!(
         plugin = &*name,
@@ -205,6 +238,7 @@ pub(crate) async fn load(
         queued: std::sync::atomic::AtomicUsize::new(0),
         limits,
         network,
+        log,
         fingerprint,
         imports,
     })
@@ -399,5 +433,90 @@ mod tests {
             .map(|i| def(&format!("t{i}"), OBJECT))
             .collect();
         check(many, "", Err("at most 1000"));
+    }
+
+    /// A component of `instances` instances of one core module that defines
+    /// `memories` memories and `tables` tables.
+    fn component(instances: u32, memories: u32, tables: u32) -> Vec<u8> {
+        use wasm_encoder::{
+            InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection, RefType,
+            TableSection, TableType,
+        };
+        let mut module = Module::new();
+        let mut table_section = TableSection::new();
+        for _ in 0..tables {
+            table_section.table(TableType {
+                element_type: RefType::FUNCREF,
+                table64: false,
+                minimum: 1,
+                maximum: None,
+                shared: false,
+            });
+        }
+        module.section(&table_section);
+        let mut memory_section = MemorySection::new();
+        for _ in 0..memories {
+            memory_section.memory(MemoryType {
+                minimum: 1,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+        }
+        module.section(&memory_section);
+        let mut component = wasm_encoder::Component::new();
+        component.section(&ModuleSection(&module));
+        let mut instance_section = InstanceSection::new();
+        for _ in 0..instances {
+            instance_section.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        }
+        component.section(&instance_section);
+        component.finish()
+    }
+
+    /// The pool holds 16 core instances, 2 memories and 8 tables per slot: a
+    /// component needing more would take other calls' share, so it is
+    /// refused at load with the reason, not at some later call.
+    #[tokio::test]
+    async fn a_component_beyond_a_pool_slot_is_refused_at_load() {
+        let dir = std::env::temp_dir().join(format!("toolhost-load-pool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut config = crate::config::PluginsConfig::default();
+        config.limits.max_instances = 2;
+        let runtime = Runtime::new(&config, dir.join("cache")).expect("runtime");
+        let load_component = |name: &'static str, bytes: Vec<u8>| {
+            let path = dir.join(format!("{name}.wasm"));
+            std::fs::write(&path, bytes).expect("write component");
+            let runtime = &runtime;
+            async move { load(runtime, name, &path, "").await.err() }
+        };
+        let refused = |err: Option<LoadError>, what: &str| match err {
+            Some(err @ LoadError::TooLarge { .. }) => {
+                let message = err.to_string();
+                assert!(message.contains(what), "{message:?} lacks {what:?}");
+            }
+            other => panic!("expected a refusal naming {what:?}, got {other:?}"),
+        };
+        refused(
+            load_component("memories", component(3, 1, 0)).await,
+            "3 Wasm linear memories",
+        );
+        refused(
+            load_component("tables", component(1, 0, 9)).await,
+            "tables count of 9",
+        );
+        refused(
+            load_component("instances", component(17, 0, 0)).await,
+            "17 core module instances",
+        );
+        // Within a slot the component compiles; this one then fails to link
+        // (it exports no tools), which shows it got past the pool check.
+        match load_component("fits", component(16, 0, 0)).await {
+            Some(LoadError::Link { .. }) => {}
+            other => panic!("expected a link error, got {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,6 +8,7 @@ mod bindings;
 mod cache;
 mod call;
 mod engine;
+mod guest_log;
 mod host;
 mod input;
 mod load;
@@ -31,6 +32,8 @@ pub use bindings::{
     InputKind, InputRequest, ResourceContents, ResourceLink,
 };
 pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
+/// For the other places a guest's text reaches the log (a tool's error).
+pub(crate) use guest_log::escape as escape_guest_text;
 pub use input::{InputAsk, InputMode};
 pub use load::{LoadError, LoadedPlugin, ToolSpec, check};
 /// The private-network check, shared with the authorization server's
@@ -51,6 +54,11 @@ pub struct Runtime {
     /// calls queues instead of failing to find a slot.
     pub(crate) instances: Semaphore,
     pub(crate) timings: Timings,
+    /// Plugin log lines dropped over a budget, per plugin.
+    pub(crate) log_dropped: prometheus_client::metrics::family::Family<
+        PluginLabel,
+        prometheus_client::metrics::counter::Counter,
+    >,
     _ticker: engine::EpochTicker,
 }
 
@@ -91,6 +99,16 @@ impl Runtime {
         &self.timings
     }
 
+    /// `host.log` lines dropped over a call's budget or a plugin's rate.
+    pub fn log_dropped(
+        &self,
+    ) -> &prometheus_client::metrics::family::Family<
+        PluginLabel,
+        prometheus_client::metrics::counter::Counter,
+    > {
+        &self.log_dropped
+    }
+
     /// Builds the engine and linker once at start-up. Compiled components are
     /// cached under `cache_dir`.
     pub fn new(config: &PluginsConfig, cache_dir: PathBuf) -> anyhow::Result<Runtime> {
@@ -118,6 +136,7 @@ impl Runtime {
             outbound: Arc::new(outbound),
             instances: Semaphore::new(limits.max_instances as usize),
             timings: Timings::new(),
+            log_dropped: Default::default(),
             _ticker: ticker,
         })
     }

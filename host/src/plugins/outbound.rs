@@ -140,6 +140,8 @@ impl OutboundHooks {
                 .chars()
                 .take(256)
                 .collect();
+            let shown = super::guest_log::escape(&shown);
+            let reason = super::guest_log::escape(&reason);
             tracing::warn!(plugin, request_id, destination = %shown, %reason, "outbound request refused: invalid destination");
             Error::HttpRequestUriInvalid
         })?;

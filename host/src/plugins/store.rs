@@ -12,6 +12,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::bindings::ClientSupport;
+use super::guest_log::{LogBudget, PluginLog};
 use super::input::{InputAsk, InputMode, Interrupt};
 use super::network::NetworkGrant;
 use super::outbound::{Outbound, OutboundHooks};
@@ -65,6 +66,8 @@ pub(crate) struct CallState {
     pub(crate) consumed: BTreeMap<String, String>,
     /// Set when `request-input` stops a replayed call on purpose.
     pub(crate) interrupt: Option<Interrupt>,
+    /// What is left of the call's `host.log` allowance.
+    pub(crate) log: LogBudget,
     http: WasiHttpCtx,
     /// Checks and sends the plugin's `wasi:http` requests under its grant.
     outbound: OutboundHooks,
@@ -82,6 +85,8 @@ pub(crate) struct StateParts {
     /// What the plugin may reach over `wasi:http`.
     pub(crate) network: Arc<NetworkGrant>,
     pub(crate) outbound: Arc<Outbound>,
+    /// The plugin's log allowance, which the call's budget draws on.
+    pub(crate) log: Arc<PluginLog>,
 }
 
 impl CallState {
@@ -101,13 +106,11 @@ impl CallState {
             parts.plugin.clone(),
             parts.request_id.clone(),
         );
+        let log = LogBudget::new(parts.log, parts.request_id.clone());
         CallState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: parts.memory_bytes,
-                exceeded: false,
-            },
+            limiter: MemoryLimiter::new(parts.memory_bytes),
             plugin: parts.plugin,
             request_id: parts.request_id,
             config: parts.config,
@@ -116,6 +119,7 @@ impl CallState {
             input: parts.input,
             consumed: BTreeMap::new(),
             interrupt: None,
+            log,
             http: WasiHttpCtx::new(),
             outbound,
         }
@@ -143,10 +147,23 @@ impl WasiView for CallState {
 
 /// Caps linear memory and remembers whether the cap was hit, so a guest that
 /// traps after a failed `memory.grow` is reported as out of memory rather than
-/// as a generic trap.
+/// as a generic trap. The cap is for all of the store's memories together: a
+/// component with several memories gets no more than one with a single one.
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    /// Bytes of all memories of the store, as last allowed to grow.
+    used: usize,
     pub(crate) exceeded: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            limit,
+            used: 0,
+            exceeded: false,
+        }
+    }
 }
 
 /// Table elements one instance may have; a guest asking for more is refused.
@@ -155,14 +172,18 @@ const MAX_TABLE_ELEMENTS: usize = 200_000;
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        // Each memory's creation (current 0) and growth passes here, so the
+        // sum of the deltas is the store's total.
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.exceeded = true;
             return Ok(false);
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -192,6 +213,42 @@ pub(crate) fn truncate_message(mut message: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A module of two memories of `pages` 64 KiB pages each.
+    fn two_memories(pages: u64) -> Vec<u8> {
+        use wasm_encoder::{MemorySection, MemoryType, Module};
+        let mut memories = MemorySection::new();
+        for _ in 0..2 {
+            memories.memory(MemoryType {
+                minimum: pages,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+        }
+        let mut module = Module::new();
+        module.section(&memories);
+        module.finish()
+    }
+
+    /// The limit is the call's, not each memory's: two memories of 6 MiB
+    /// exceed a 10 MiB limit although each fits it alone.
+    #[test]
+    fn memory_is_counted_across_all_memories() {
+        let engine = wasmtime::Engine::default();
+        let instantiate = |pages: u64| {
+            let module = wasmtime::Module::new(&engine, two_memories(pages)).expect("module");
+            let mut store = wasmtime::Store::new(&engine, MemoryLimiter::new(10 << 20));
+            store.limiter(|limiter| limiter);
+            let res = wasmtime::Instance::new(&mut store, &module, &[]);
+            (res.is_ok(), store.data().exceeded)
+        };
+        // 2 x 4 MiB fits.
+        assert_eq!(instantiate(64), (true, false));
+        // 2 x 6 MiB does not.
+        assert_eq!(instantiate(96), (false, true));
+    }
 
     #[test]
     fn truncates_on_char_boundary() {

@@ -92,6 +92,20 @@ pub(crate) const DEFS: &[Def] = &[
         read_only: true,
     },
     Def {
+        name: "log_flood",
+        description: "Calls host.log at error level `lines` times with a line of `bytes` bytes, then returns `flooded <lines>`.",
+        input_schema: r#"{"type":"object","properties":{"lines":{"type":"integer","minimum":0,"maximum":10000000,"default":100000,"description":"How many lines to log."},"bytes":{"type":"integer","minimum":1,"maximum":65536,"default":8192,"description":"Length of each line in bytes."}},"additionalProperties":false}"#,
+        output_schema: None,
+        read_only: true,
+    },
+    Def {
+        name: "log_forge",
+        description: "Logs `message` once at error level (default: a newline followed by a fake host log line), then returns `forged`.",
+        input_schema: r#"{"type":"object","properties":{"message":{"type":"string","description":"The text to log."}},"additionalProperties":false}"#,
+        output_schema: None,
+        read_only: true,
+    },
+    Def {
         name: "error",
         description: "Fails with tool-error::upstream(\"upstream exploded\").",
         input_schema: NO_ARGS,

@@ -25,6 +25,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 const MIB: usize = 1024 * 1024;
 
+/// What `log_forge` logs by default: a line break, then a line dressed as the host's own.
+const FORGED_LINE: &str = "innocent\n2026-01-01T00:00:00Z ERROR toolhost: admin password reset";
+
 struct Hostile;
 
 fn text(body: impl Into<String>) -> ToolOutput {
@@ -211,6 +214,23 @@ impl Guest for Hostile {
                     host::log(level, &format!("hostile log at {label}"));
                 }
                 text("logged")
+            }
+            "log_flood" => {
+                let lines = int_arg(&a, "lines", Some(100_000))?;
+                let bytes = int_arg(&a, "bytes", Some(8192))? as usize;
+                let line = "x".repeat(bytes);
+                for _ in 0..lines {
+                    host::log(LogLevel::Error, &line);
+                }
+                text(format!("flooded {lines}"))
+            }
+            "log_forge" => {
+                let message = match a.get("message") {
+                    Some(_) => str_arg(&a, "message")?,
+                    None => FORGED_LINE,
+                };
+                host::log(LogLevel::Error, message);
+                text("forged")
             }
             "error" => return Err(ToolError::Upstream("upstream exploded".into())),
             "is_error" => ToolOutput {
