@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::audit::{AuditNote, AuditSink};
+use crate::audit::{AuditBatch, AuditNote, AuditSink};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -199,16 +199,11 @@ pub async fn layer(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     if status == 429 {
         metrics.rate_limited.inc();
     }
-    if let Some(note) = response.extensions().get::<AuditNote>() {
-        let operation = note.operation.clone().unwrap_or_else(|| "none".into());
-        metrics
-            .latency
-            .get_or_create(&OperationLabels { operation })
-            .observe(started.elapsed().as_secs_f64());
+    let count_call = |note: &AuditNote, implied_ok: bool| {
         if let (Some(plugin), Some(tool)) = (&note.plugin, &note.tool) {
             let outcome = match note.outcome {
                 Some(outcome) => format!("{outcome:?}").to_ascii_lowercase(),
-                None if status == 200 => "ok".into(),
+                None if implied_ok => "ok".into(),
                 None => "failed".into(),
             };
             metrics
@@ -219,6 +214,20 @@ pub async fn layer(State(metrics): State<Arc<Metrics>>, request: Request, next: 
                     outcome,
                 })
                 .inc();
+        }
+    };
+    if let Some(note) = response.extensions().get::<AuditNote>() {
+        let operation = note.operation.clone().unwrap_or_else(|| "none".into());
+        metrics
+            .latency
+            .get_or_create(&OperationLabels { operation })
+            .observe(started.elapsed().as_secs_f64());
+        count_call(note, status == 200);
+    }
+    // Each call in a JSON-RPC batch counts as a call of its own.
+    if let Some(AuditBatch(notes)) = response.extensions().get::<AuditBatch>() {
+        for note in notes {
+            count_call(note, status == 200);
         }
     }
     response

@@ -258,7 +258,7 @@ fn write_dev_certificate(dir: &Path, cert_path: &Path, key_path: &Path) -> Resul
         "::1".to_string(),
     ];
     let certified = rcgen::generate_simple_self_signed(names)?;
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+    crate::secret_file::create_dir(dir).map_err(|source| TlsError::Write {
         path: dir.to_path_buf(),
         source,
     })?;

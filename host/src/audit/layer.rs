@@ -33,6 +33,12 @@ pub struct AuditNote {
     pub detail: Option<String>,
 }
 
+/// The notes of a JSON-RPC batch, one per message in the batch's order:
+/// each becomes a record of its own, with the batch's request id, its
+/// index, and the facts of the HTTP request that carried it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditBatch(pub Vec<AuditNote>);
+
 /// Paths that are not API calls and would only flood the log.
 const UNAUDITED: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
@@ -57,38 +63,51 @@ pub async fn layer(State(sink): State<AuditSink>, request: Request, next: Next) 
         .get::<ClientIp>()
         .map(|client| client.0)
         .or(remote_ip);
+    let batch = response.extensions_mut().remove::<AuditBatch>();
     let note = response
         .extensions_mut()
         .remove::<AuditNote>()
         .unwrap_or_default();
     let principal = response.extensions_mut().remove::<crate::auth::Principal>();
     let status = response.status();
-    let outcome = note.outcome.unwrap_or(match status {
+    let implied = match status {
         s if s.is_success() => Outcome::Ok,
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Outcome::Denied,
         StatusCode::TOO_MANY_REQUESTS => Outcome::Limited,
         _ => Outcome::Failed,
-    });
-    sink.record(Record {
+    };
+    let http = Record {
         time: Some(time),
-        request_id: note.request_id,
         remote_ip,
         subject: principal.as_ref().map(|p| p.subject.clone()),
         client_id: principal.and_then(|p| p.client_id),
         http_method: Some(http_method),
         path: Some(path),
-        operation: note.operation,
-        tool: note.tool,
-        plugin: note.plugin,
-        plugin_sha256: note.plugin_sha256,
-        outcome: Some(outcome),
         status: Some(status.as_u16()),
         latency_us: Some(started.elapsed().as_micros() as u64),
         bytes_in,
         bytes_out: response.body().size_hint().exact(),
+        ..Record::default()
+    };
+    let with_note = |note: AuditNote, batch_index: Option<usize>| Record {
+        request_id: note.request_id,
+        operation: note.operation,
+        tool: note.tool,
+        plugin: note.plugin,
+        plugin_sha256: note.plugin_sha256,
+        outcome: Some(note.outcome.unwrap_or(implied)),
         arguments_hmac: note.arguments_hmac,
-        event: None,
         detail: note.detail,
-    });
+        batch_index,
+        ..http.clone()
+    };
+    match batch {
+        Some(AuditBatch(notes)) if !notes.is_empty() => {
+            for (index, note) in notes.into_iter().enumerate() {
+                sink.record(with_note(note, Some(index)));
+            }
+        }
+        _ => sink.record(with_note(note, None)),
+    }
     response
 }

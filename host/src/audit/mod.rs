@@ -23,7 +23,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-pub use layer::{AuditNote, layer};
+pub use layer::{AuditBatch, AuditNote, layer};
 pub use record::{Event, Outcome, Record};
 pub use verify::{VerifyError, VerifyReport, verify_dir};
 
@@ -41,6 +41,8 @@ struct Inner {
     /// across restarts but meaningless without the key.
     key: [u8; 32],
     dropped: AtomicU64,
+    /// Drops not yet logged as a `records_dropped` record.
+    drops: Arc<writer::Drops>,
     written: Arc<AtomicU64>,
 }
 
@@ -101,11 +103,13 @@ impl AuditSink {
             source,
         })?;
         let written = Arc::new(AtomicU64::new(0));
+        let drops = Arc::new(writer::Drops::default());
         if !config.enabled {
             let inner = Inner {
                 tx: None,
                 key,
                 dropped: AtomicU64::new(0),
+                drops,
                 written,
             };
             return Ok((
@@ -115,11 +119,12 @@ impl AuditSink {
                 None,
             ));
         }
-        let (tx, task) = writer::start(config, &dir, written.clone())?;
+        let (tx, task) = writer::start(config, &dir, written.clone(), drops.clone())?;
         let inner = Inner {
             tx: Some(tx.clone()),
             key,
             dropped: AtomicU64::new(0),
+            drops,
             written,
         };
         let sink = AuditSink {
@@ -135,7 +140,8 @@ impl AuditSink {
     }
 
     /// Queues a record. Never blocks: when the queue is full the record is
-    /// dropped and counted (see [`AuditSink::dropped`]), and an error is logged.
+    /// dropped and counted (see [`AuditSink::dropped`]), an error is logged,
+    /// and the writer logs a chained `records_dropped` record once it drains.
     pub fn record(&self, record: Record) {
         let Some(tx) = &self.inner.tx else {
             return;
@@ -145,6 +151,11 @@ impl AuditSink {
             .is_err()
         {
             let n = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.inner.drops.note(std::time::SystemTime::now());
+            // Wake an idle writer to log the drop. If the queue is still
+            // full this fails, but then the writer has records to drain and
+            // logs the drop after them.
+            let _ = tx.try_send(writer::Command::Flush);
             tracing::error!(dropped = n, "audit queue full or closed; record dropped");
         }
     }
@@ -190,9 +201,110 @@ fn load_key(dir: &std::path::Path) -> std::io::Result<[u8; 32]> {
     {
         return Ok(key);
     }
-    std::fs::create_dir_all(dir)?;
+    crate::secret_file::create_dir(dir)?;
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
     crate::secret_file::write(&path, &key)?;
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(label: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("toolhost-{label}-{}", uuid::Uuid::new_v4()))
+    }
+
+    fn lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .expect("read log")
+                    .lines()
+                    .map(|l| serde_json::from_str(l).expect("JSON line"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_leaves_a_chained_records_dropped_record() {
+        let dir = temp_dir("audit-drop");
+        let mut config = AuditConfig::default();
+        config.dir = Some(dir.clone());
+        config.queue = 2;
+        let (sink, writer) = AuditSink::start(&config, &dir).expect("start");
+        let writer = writer.expect("auditing is on");
+        // The writer lingers after its first record, so a tight loop
+        // outruns a queue of two within a few records.
+        let mut sent = 0u64;
+        while sink.dropped() == 0 && sent < 1_000_000 {
+            sink.event(Event::ConfigReloaded, format!("record {sent}"));
+            sent += 1;
+        }
+        // A few more, so drops and accepted records interleave.
+        for i in 0..50 {
+            sink.event(Event::ConfigReloaded, format!("more {i}"));
+            sent += 1;
+        }
+        let dropped = sink.dropped();
+        assert!(dropped > 0, "the queue never filled");
+        writer.shutdown().await;
+
+        let report = verify_dir(&dir).expect("the chain verifies with the drop records in it");
+        let all = lines(&dir);
+        let drops: Vec<&serde_json::Value> = all
+            .iter()
+            .filter(|r| r["type"] == "records_dropped")
+            .collect();
+        assert!(!drops.is_empty(), "no records_dropped record in {all:?}");
+        let counted: u64 = drops.iter().filter_map(|r| r["count"].as_u64()).sum();
+        assert_eq!(counted, dropped, "the drop records account for every drop");
+        for record in &drops {
+            let start = record["start_time"].as_str().expect("start_time");
+            let end = record["end_time"].as_str().expect("end_time");
+            assert!(start <= end, "{record}");
+            assert_eq!(record["activity"], "security_event");
+        }
+        assert_eq!(
+            report.records,
+            sent - dropped + drops.len() as u64,
+            "every record is either in the log or counted as dropped"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_log_is_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        crate::secret_file::test_umask_022();
+        let data_dir = temp_dir("audit-modes");
+        let dir = data_dir.join("audit");
+        let mut config = AuditConfig::default();
+        config.dir = Some(dir.clone());
+        let (sink, writer) = AuditSink::start(&config, &data_dir).expect("start");
+        sink.event(Event::ServerStarted, "test");
+        writer.expect("auditing is on").shutdown().await;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&dir), 0o700, "audit directory");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+        assert!(files >= 2, "the key and a log file");
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
 }

@@ -49,6 +49,9 @@ pub enum Event {
     SignInFailed,
     ConfigReloaded,
     ConfigRejected,
+    /// Records were dropped because the queue was full; carries how many
+    /// and when, so the gap is in the chain rather than silent.
+    RecordsDropped,
 }
 
 impl Event {
@@ -67,6 +70,7 @@ impl Event {
             Event::SignInFailed => "sign_in_failed",
             Event::ConfigReloaded => "config_reloaded",
             Event::ConfigRejected => "config_rejected",
+            Event::RecordsDropped => "records_dropped",
         }
     }
 }
@@ -95,6 +99,14 @@ pub struct Record {
     pub arguments_hmac: Option<String>,
     pub event: Option<Event>,
     pub detail: Option<String>,
+    /// The message's position in a JSON-RPC batch, whose records share the
+    /// request id.
+    pub batch_index: Option<usize>,
+    /// For an aggregate (`records_dropped`): how many, and the first and
+    /// last time (OCSF `count`, `start_time`, `end_time`).
+    pub count: Option<u64>,
+    pub start_time: Option<SystemTime>,
+    pub end_time: Option<SystemTime>,
 }
 
 impl Record {
@@ -113,6 +125,12 @@ impl Record {
     pub(crate) fn write_json(&self, seq: u64, prev: &str, out: &mut Vec<u8>) {
         let time =
             humantime::format_rfc3339_millis(self.time.unwrap_or_else(SystemTime::now)).to_string();
+        let start_time = self
+            .start_time
+            .map(|t| humantime::format_rfc3339_millis(t).to_string());
+        let end_time = self
+            .end_time
+            .map(|t| humantime::format_rfc3339_millis(t).to_string());
         let ip = self.remote_ip.map(|ip| ip.to_string());
         let api = (self.operation.is_some() || self.request_id.is_some()).then(|| Api {
             operation: self.operation.as_deref(),
@@ -138,13 +156,16 @@ impl Record {
                 uid: self.plugin_sha256.as_deref(),
             }]
         });
-        let unmapped =
-            (self.bytes_in.is_some() || self.bytes_out.is_some() || self.arguments_hmac.is_some())
-                .then_some(Unmapped {
-                    bytes_in: self.bytes_in,
-                    bytes_out: self.bytes_out,
-                    arguments_hmac: self.arguments_hmac.as_deref(),
-                });
+        let unmapped = (self.bytes_in.is_some()
+            || self.bytes_out.is_some()
+            || self.arguments_hmac.is_some()
+            || self.batch_index.is_some())
+        .then_some(Unmapped {
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            arguments_hmac: self.arguments_hmac.as_deref(),
+            batch_index: self.batch_index,
+        });
         let line = Line {
             time: &time,
             class_uid: 6003,
@@ -162,6 +183,9 @@ impl Record {
             status: self.outcome.map(Outcome::as_str),
             status_code: self.status,
             duration_us: self.latency_us,
+            count: self.count,
+            start_time: start_time.as_deref(),
+            end_time: end_time.as_deref(),
             unmapped,
             message: self.detail.as_deref(),
             seq,
@@ -197,6 +221,12 @@ struct Line<'a> {
     status_code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     unmapped: Option<Unmapped<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,6 +292,8 @@ struct Unmapped<'a> {
     bytes_out: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arguments_hmac: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_index: Option<usize>,
 }
 
 #[cfg(test)]
@@ -306,5 +338,18 @@ mod tests {
         assert_eq!(event["type"], "key_rotated");
         assert_eq!(event["activity"], "security_event");
         assert_eq!(event["message"], "kid k2");
+        let mut dropped = Vec::new();
+        Record {
+            count: Some(3),
+            start_time: Some(SystemTime::UNIX_EPOCH),
+            end_time: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1)),
+            ..Record::event(Event::RecordsDropped, "3 records dropped".into())
+        }
+        .write_json(5, "", &mut dropped);
+        let dropped: serde_json::Value = serde_json::from_slice(&dropped).expect("JSON");
+        assert_eq!(dropped["type"], "records_dropped");
+        assert_eq!(dropped["count"], 3);
+        assert_eq!(dropped["start_time"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(dropped["end_time"], "1970-01-01T00:00:01.000Z");
     }
 }

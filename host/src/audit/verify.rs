@@ -31,6 +31,10 @@ pub enum VerifyError {
     },
     #[error("{location}: {reason}")]
     Broken { location: String, reason: String },
+    /// Nothing to check is not a chain that holds: a wrong path, or a log
+    /// that was never written.
+    #[error("no audit records in {}: nothing to verify", dir.display())]
+    NoRecords { dir: PathBuf },
 }
 
 /// Where a continuing writer picks up the chain.
@@ -81,6 +85,11 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
         if torn {
             report.torn.push(format!("{name}:{}", lines.len() + 1));
         }
+    }
+    if report.records == 0 {
+        return Err(VerifyError::NoRecords {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(report)
 }
@@ -228,6 +237,21 @@ mod tests {
         let tail = chain_tail(&dir).expect("tail");
         assert_eq!(tail.last_seq, Some(3));
         assert!(tail.torn.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A log that holds nothing proves nothing: pointing `verify` at the
+    /// wrong (or an empty) directory must not read as "the chain holds".
+    #[test]
+    fn an_empty_or_missing_directory_does_not_verify() {
+        let dir = temp_dir();
+        assert!(verify_dir(&dir).is_err(), "empty directory");
+        std::fs::write(dir.join("audit-20260101-000001.jsonl"), "").expect("write");
+        assert!(verify_dir(&dir).is_err(), "a log file without records");
+        assert!(
+            verify_dir(&dir.join("missing")).is_err(),
+            "missing directory"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

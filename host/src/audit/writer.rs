@@ -4,11 +4,15 @@
 //! Group commit: with `fsync = "always"`, everything queued when the writer
 //! wakes is written and synced together before any of it counts as written,
 //! so a burst costs one fsync, and nothing counted is lost on `kill -9`.
+//!
+//! Records dropped on a full queue are not silent: the writer logs a chained
+//! `records_dropped` record (how many, first and last time) as soon as it has
+//! drained what was queued ahead of them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -38,6 +42,41 @@ pub(crate) enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Records dropped since the writer last logged them: noted by the sink
+/// when the queue refuses a record, taken by the writer after each drain.
+#[derive(Default)]
+pub(crate) struct Drops(Mutex<DropSpan>);
+
+#[derive(Default)]
+struct DropSpan {
+    count: u64,
+    first: Option<SystemTime>,
+    last: Option<SystemTime>,
+}
+
+impl Drops {
+    pub(crate) fn note(&self, at: SystemTime) {
+        let mut span = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        span.count += 1;
+        span.first.get_or_insert(at);
+        span.last = Some(at);
+    }
+
+    /// The `records_dropped` record for the drops noted so far, if any.
+    fn take_record(&self) -> Option<Record> {
+        let span = std::mem::take(&mut *self.0.lock().unwrap_or_else(|poison| poison.into_inner()));
+        (span.count > 0).then(|| Record {
+            count: Some(span.count),
+            start_time: span.first,
+            end_time: span.last,
+            ..Record::event(
+                Event::RecordsDropped,
+                format!("{} audit records dropped: the queue was full", span.count),
+            )
+        })
+    }
+}
+
 struct Writer {
     dir: PathBuf,
     file: std::fs::File,
@@ -58,12 +97,13 @@ pub(crate) fn start(
     config: &AuditConfig,
     dir: &Path,
     written: Arc<AtomicU64>,
+    drops: Arc<Drops>,
 ) -> Result<(mpsc::Sender<Command>, tokio::task::JoinHandle<()>), AuditError> {
     let open_err = |source| AuditError::Open {
         dir: dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(open_err)?;
+    crate::secret_file::create_dir(dir).map_err(open_err)?;
     let tail = verify::chain_tail(dir).map_err(|error| AuditError::Broken {
         dir: dir.to_path_buf(),
         error,
@@ -110,7 +150,7 @@ pub(crate) fn start(
             }
         });
     }
-    let task = tokio::task::spawn_blocking(move || writer.run(rx, &written));
+    let task = tokio::task::spawn_blocking(move || writer.run(rx, &written, &drops));
     let task = tokio::spawn(async move {
         if let Err(err) = task.await {
             tracing::error!("audit writer stopped: {err}");
@@ -120,23 +160,16 @@ pub(crate) fn start(
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Command>, written: &AtomicU64) {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>, written: &AtomicU64, drops: &Drops) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = rx.blocking_recv() {
             let mut shutdown = None;
             match first {
                 Command::Append(record) => batch.push(*record),
-                Command::Flush => {
-                    if self.dirty
-                        && let Err(err) = self.sync()
-                    {
-                        tracing::error!(dir = %self.dir.display(), "audit sync failed: {err}");
-                    }
-                    continue;
-                }
+                Command::Flush => {}
                 Command::Shutdown(done) => shutdown = Some(done),
             }
-            if shutdown.is_none() {
+            if !batch.is_empty() && shutdown.is_none() {
                 // Linger briefly so records arriving together share one write
                 // and one fsync, instead of one each under steady traffic.
                 std::thread::sleep(LINGER);
@@ -149,16 +182,31 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let n_records = batch.len() as u64;
-            let res = self
-                .write_all(&batch)
-                .and_then(|()| self.maybe_sync(shutdown.is_some()));
-            batch.clear();
-            match res {
-                Ok(()) => {
-                    written.fetch_add(n_records, Ordering::Relaxed);
+            // Drops noted by now are logged after the records queued before them.
+            if let Some(record) = drops.take_record() {
+                batch.push(record);
+            }
+            if batch.is_empty() {
+                // Woken by the batch timer (or to stop) with nothing to write.
+                if self.dirty
+                    && let Err(err) = self.sync()
+                {
+                    tracing::error!(dir = %self.dir.display(), "audit sync failed: {err}");
                 }
-                Err(err) => tracing::error!(dir = %self.dir.display(), "audit write failed: {err}"),
+            } else {
+                let n_records = batch.len() as u64;
+                let res = self
+                    .write_all(&batch)
+                    .and_then(|()| self.maybe_sync(shutdown.is_some()));
+                batch.clear();
+                match res {
+                    Ok(()) => {
+                        written.fetch_add(n_records, Ordering::Relaxed);
+                    }
+                    Err(err) => {
+                        tracing::error!(dir = %self.dir.display(), "audit write failed: {err}");
+                    }
+                }
             }
             if let Some(done) = shutdown {
                 let _ = done.send(());
@@ -240,10 +288,15 @@ fn open_new(dir: &Path, date: &str) -> std::io::Result<std::fs::File> {
         }
     }
     let path = dir.join(format!("audit-{date}-{:06}.jsonl", highest + 1));
-    let file = std::fs::OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create_new(true).append(true);
+    #[cfg(unix)]
+    {
+        // Owner only, whatever the umask: the log names callers and tools.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path)?;
     // Make the new name itself durable, so a crash cannot lose the file.
     if let Ok(dir_handle) = std::fs::File::open(dir) {
         let _ = dir_handle.sync_all();

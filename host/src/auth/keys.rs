@@ -236,7 +236,7 @@ impl KeyRing {
         let bytes =
             serde_json::to_vec_pretty(&stored).map_err(|e| KeyError::Generate(e.to_string()))?;
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| KeyError::Write {
+            crate::secret_file::create_dir(dir).map_err(|source| KeyError::Write {
                 path: dir.to_path_buf(),
                 source,
             })?;

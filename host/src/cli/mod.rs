@@ -227,7 +227,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
             .fill(&mut seed);
     });
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
+    crate::secret_file::create_dir(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let (audit_sink, audit_writer) = AuditSink::start(&config.audit, data_dir)?;
     audit_sink.event(

@@ -72,7 +72,8 @@ impl Store {
 
     fn write(&self, file: &File) -> anyhow::Result<()> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::secret_file::create_dir(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
         }
         crate::secret_file::write(&self.path, &serde_json::to_vec_pretty(file)?)
             .with_context(|| format!("writing {}", self.path.display()))

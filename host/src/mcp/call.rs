@@ -73,11 +73,24 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
             RpcError::invalid_params(format!("unknown tool: {name}")),
         );
     };
+    // Noted before any refusal, so refused calls are audited with what
+    // they tried to call.
+    let plugin_name = plugin.name().to_string();
+    let arguments_hmac = state.audit.digest_arguments(&arguments);
+    ctx.note(|note| {
+        note.tool = Some(name.clone());
+        note.plugin = Some(plugin_name.clone());
+        note.plugin_sha256 = Some(plugin.sha256().to_string());
+        note.arguments_hmac = Some(arguments_hmac);
+    });
     // Access before budget: a refused call costs the caller nothing.
     match state.decide(&ctx.principal, plugin, tool) {
         Decision::Allowed => {}
         Decision::MissingScope(scope) => {
-            ctx.note(|note| note.detail = Some(format!("{name} needs scope {scope}")));
+            ctx.note(|note| {
+                note.outcome = Some(Outcome::Denied);
+                note.detail = Some(format!("{name} needs scope {scope}"));
+            });
             let error = RpcError::new(
                 FORBIDDEN,
                 format!("tool {name} needs the {scope:?} scope, which this token lacks"),
@@ -91,7 +104,10 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
             );
         }
         Decision::Denied => {
-            ctx.note(|note| note.detail = Some(format!("{name} denied by policy")));
+            ctx.note(|note| {
+                note.outcome = Some(Outcome::Denied);
+                note.detail = Some(format!("{name} denied by policy"));
+            });
             let error = RpcError::new(
                 FORBIDDEN,
                 format!("access to tool {name} is denied by this server's policy"),
@@ -106,17 +122,10 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
         Ok(rate) => *ctx.rate.lock().unwrap_or_else(|poison| poison.into_inner()) = rate,
         Err(limited) => {
             tracing::info!(principal = %ctx.principal.subject, tool = %name, limit = %limited.policy, "rate limited");
+            ctx.note(|note| note.outcome = Some(Outcome::Limited));
             return Reply::Http(transport::limited_response(&id, &limited));
         }
     }
-    let plugin_name = plugin.name().to_string();
-    let arguments_hmac = state.audit.digest_arguments(&arguments);
-    ctx.note(|note| {
-        note.tool = Some(name.clone());
-        note.plugin = Some(plugin_name.clone());
-        note.plugin_sha256 = Some(plugin.sha256().to_string());
-        note.arguments_hmac = Some(arguments_hmac);
-    });
     let meta = params.get("_meta");
     let filter = EventFilter {
         progress_token: meta

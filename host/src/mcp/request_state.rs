@@ -41,7 +41,7 @@ impl StateKey {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::secret_file::create_dir(dir)?;
         }
         crate::secret_file::write(path, &key)?;
         Ok(StateKey(key))

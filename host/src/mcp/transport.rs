@@ -24,6 +24,7 @@ use super::methods::{self, Reply};
 use super::protocol::{self, Era};
 use super::session::Session;
 use super::stateless;
+use crate::audit::{AuditBatch, AuditNote, Outcome};
 use crate::auth::Principal;
 use crate::limits::{Limited, RateState};
 
@@ -268,10 +269,20 @@ async fn handle_batch(
             ),
         ));
     }
+    // One request id for the batch; each message's audit record adds its index.
+    let batch_id = state.next_request_id();
     let mut responses = Vec::new();
+    let mut notes = Vec::with_capacity(items.len());
     for item in items {
+        let mut note = AuditNote {
+            request_id: Some(batch_id.to_string()),
+            ..AuditNote::default()
+        };
         match jsonrpc::parse_message(item) {
             Ok(Message::Request(request)) if request.method == "initialize" => {
+                note.operation = Some(request.method);
+                note.outcome = Some(Outcome::Failed);
+                note.detail = Some("initialize cannot be batched".into());
                 responses.push(jsonrpc::error(
                     &request.id,
                     &RpcError::new(code::INVALID_REQUEST, "initialize cannot be batched"),
@@ -284,30 +295,72 @@ async fn handle_batch(
                     era,
                     Some(session.clone()),
                     accepts,
-                    state.next_request_id(),
+                    batch_id.clone(),
                     principal.clone(),
                 );
                 let id = request.id.clone();
-                match methods::dispatch(state, &ctx, request).await {
-                    Reply::Json(body) => responses.push(body),
-                    Reply::Http(_) => responses.push(jsonrpc::error(
-                        &id,
-                        &RpcError::new(code::INTERNAL_ERROR, "this method cannot be batched"),
-                    )),
-                }
+                let (body, implied) = match methods::dispatch(state, &ctx, request).await {
+                    Reply::Json(body) => {
+                        let implied = if body.get("error").is_some() {
+                            Outcome::Failed
+                        } else {
+                            Outcome::Ok
+                        };
+                        (body, implied)
+                    }
+                    Reply::Http(response) => batch_entry(&id, response).await,
+                };
+                note = ctx.take_note();
+                note.outcome = note.outcome.or(Some(implied));
+                responses.push(body);
             }
             Ok(Message::Notification { method, params }) => {
                 methods::notification(Some(&session), &method, &params);
+                note.operation = Some(method);
             }
-            Ok(Message::Response { id, outcome }) => deliver_response(Some(&session), &id, outcome),
-            Err((id, error)) => responses.push(jsonrpc::error(&id, &error)),
+            Ok(Message::Response { id, outcome }) => {
+                deliver_response(Some(&session), &id, outcome);
+                note.detail = Some("a response to a server request".into());
+            }
+            Err((id, error)) => {
+                note.outcome = Some(Outcome::Failed);
+                note.detail = Some(error.message.clone());
+                responses.push(jsonrpc::error(&id, &error));
+            }
         }
+        notes.push(note);
     }
-    if responses.is_empty() {
-        return Ok(StatusCode::ACCEPTED.into_response());
-    }
-    Ok(json_response(StatusCode::OK, &Value::Array(responses)))
+    let mut response = if responses.is_empty() {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        json_response(StatusCode::OK, &Value::Array(responses))
+    };
+    response.extensions_mut().insert(AuditBatch(notes));
+    Ok(response)
 }
+
+/// A method's full HTTP answer (a refusal: 403, 429) as one entry of a
+/// batch's JSON array, with the outcome its status implies. Anything but a
+/// JSON body (an event stream) cannot be part of a batch.
+async fn batch_entry(id: &Value, response: Response) -> (Value, Outcome) {
+    let outcome = match response.status() {
+        StatusCode::TOO_MANY_REQUESTS => Outcome::Limited,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Outcome::Denied,
+        status if status.is_success() => Outcome::Ok,
+        _ => Outcome::Failed,
+    };
+    if is_json_content_type(response.headers())
+        && let Ok(bytes) = axum::body::to_bytes(response.into_body(), BATCH_ENTRY_LIMIT).await
+        && let Ok(body) = serde_json::from_slice::<Value>(&bytes)
+    {
+        return (body, outcome);
+    }
+    let error = RpcError::new(code::INTERNAL_ERROR, "this method cannot be batched");
+    (jsonrpc::error(id, &error), Outcome::Failed)
+}
+
+/// Refusals are small; this only bounds a surprise.
+const BATCH_ENTRY_LIMIT: usize = 1024 * 1024;
 
 /// Looks up the session named by `Mcp-Session-Id` and checks the version
 /// header against it: 400 when absent or mismatched, 404 when unknown or

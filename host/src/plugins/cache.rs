@@ -116,7 +116,7 @@ fn entry_path(engine: &Engine, cache_dir: &Path, wasm_sha256: &str) -> PathBuf {
 }
 
 fn write_entry(component: &Component, cache_dir: &Path, path: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(cache_dir)?;
+    crate::secret_file::create_dir(cache_dir)?;
     let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
     // Write then rename, so a crash never leaves a torn entry under the real name.
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));

@@ -112,7 +112,7 @@ impl Store {
             message: e.to_string(),
         })?;
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Write {
+            crate::secret_file::create_dir(dir).map_err(|source| StoreError::Write {
                 path: dir.to_path_buf(),
                 source,
             })?;

@@ -90,7 +90,7 @@ pub fn upsert(
     });
     let text = toml::to_string_pretty(&file).map_err(|e| UsersError::Hash(e.to_string()))?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| UsersError::Write {
+        crate::secret_file::create_dir(dir).map_err(|source| UsersError::Write {
             path: dir.to_path_buf(),
             source,
         })?;
