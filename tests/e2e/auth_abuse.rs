@@ -50,7 +50,8 @@ async fn register(server: &Server, body: Value) -> anyhow::Result<(u16, Value)> 
 }
 
 fn public_client(redirect: &str) -> Value {
-    json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none"})
+    json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none",
+           "grant_types": ["authorization_code", "refresh_token"]})
 }
 
 fn challenge(verifier: &str) -> String {
@@ -192,7 +193,11 @@ async fn dynamic_clients_that_never_sign_in_expire() -> anyhow::Result<()> {
     // One client completes a sign-in; the other never does.
     let verifier = format!("expiry-{}", "v".repeat(50));
     let location = server
-        .sign_in(&authorize_url(&server, &used, &verifier), "admin", &password)
+        .sign_in(
+            &authorize_url(&server, &used, &verifier),
+            "admin",
+            &password,
+        )
         .await?;
     let code = location
         .split_once("code=")
@@ -230,7 +235,13 @@ async fn dynamic_clients_that_never_sign_in_expire() -> anyhow::Result<()> {
         .get(authorize_url(&server, &used, &verifier))
         .send()
         .await?;
-    assert_eq!(page.status(), 200, "a client that signed in stays");
+    let status = page.status();
+    assert_eq!(
+        status,
+        200,
+        "a client that signed in stays: {}",
+        page.text().await?
+    );
     let refreshed = http
         .post(format!("{}/token", base(&server)))
         .form(&[
@@ -240,7 +251,8 @@ async fn dynamic_clients_that_never_sign_in_expire() -> anyhow::Result<()> {
         ])
         .send()
         .await?;
-    assert_eq!(refreshed.status(), 200);
+    let status = refreshed.status();
+    assert_eq!(status, 200, "{}", refreshed.text().await?);
 
     // The next write sweeps it out of the state file.
     let (status, _) = register(&server, client).await?;
