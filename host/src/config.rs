@@ -71,6 +71,27 @@ pub struct AuthConfig {
     pub client_metadata_ca: Option<PathBuf>,
     /// `certificate`: the scopes a verified client certificate carries.
     pub certificate_scopes: Vec<String>,
+    /// Embedded issuer: a dynamically registered client that has not
+    /// completed a sign-in or refresh for this long is removed.
+    #[serde(with = "duration_text")]
+    pub dynamic_client_ttl: Duration,
+    /// Embedded issuer: a dynamically registered client that never
+    /// completed a sign-in is removed this long after registering.
+    #[serde(with = "duration_text")]
+    pub dynamic_client_unused_ttl: Duration,
+    /// Embedded issuer: live dynamic registrations per address range (one
+    /// IPv4 address, or an IPv6 /64); 0 means no per-range cap.
+    pub max_clients_per_range: u32,
+    /// Embedded issuer: failed sign-ins in a row after which an account
+    /// backs off (every attempt refused for a while); 0 disables.
+    pub password_failures: u32,
+    /// Embedded issuer: the first backoff; it doubles with each further
+    /// failure, up to an hour.
+    #[serde(with = "duration_text")]
+    pub password_backoff: Duration,
+    /// Embedded issuer: password hashes computed at once (each argon2id run
+    /// takes 19 MiB and a blocking thread); more sign-ins wait their turn.
+    pub max_password_checks: u32,
 }
 
 /// Where tokens come from.
@@ -107,6 +128,12 @@ impl Default for AuthConfig {
             client_metadata_private_addresses: false,
             client_metadata_ca: None,
             certificate_scopes: vec!["read".into(), "write".into()],
+            dynamic_client_ttl: Duration::from_secs(90 * 24 * 3600),
+            dynamic_client_unused_ttl: Duration::from_secs(24 * 3600),
+            max_clients_per_range: 100,
+            password_failures: 5,
+            password_backoff: Duration::from_secs(60),
+            max_password_checks: 4,
         }
     }
 }
@@ -674,6 +701,18 @@ impl Config {
                     .into(),
             );
         }
+        if auth.dynamic_client_ttl < Duration::from_secs(1)
+            || auth.dynamic_client_unused_ttl < Duration::from_secs(1)
+            || auth.password_backoff < Duration::from_secs(1)
+            || auth.max_password_checks == 0
+        {
+            return invalid(
+                "auth.dynamic_client_ttl, auth.dynamic_client_unused_ttl and \
+                 auth.password_backoff must be at least 1s, and auth.max_password_checks \
+                 at least 1"
+                    .into(),
+            );
+        }
         for rule in &auth.rules {
             if let Some(tool) = rule
                 .tools
@@ -913,6 +952,21 @@ mod tests {
             "http only on loopback",
         );
         refused("[auth]\naccess_token_ttl = \"soon\"\n", "access_token_ttl");
+        refused("[auth]\nmax_password_checks = 0\n", "max_password_checks");
+        refused(
+            "[auth]\ndynamic_client_unused_ttl = \"0s\"\n",
+            "dynamic_client_unused_ttl",
+        );
+        let config = load(
+            "[auth]\ndynamic_client_unused_ttl = \"2s\"\nmax_clients_per_range = 3\n",
+            &[],
+        )
+        .expect("registration limits");
+        assert_eq!(
+            config.auth.dynamic_client_unused_ttl,
+            Duration::from_secs(2)
+        );
+        assert_eq!(config.auth.max_clients_per_range, 3);
         refused(
             "[[auth.rules]]\neffect = \"deny\"\ntools = [\"a*b\"]\n",
             "may only end in",

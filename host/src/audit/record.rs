@@ -47,6 +47,8 @@ pub enum Event {
     TokenRevoked,
     RefreshTokenReuse,
     SignInFailed,
+    /// An account backs off after failed sign-ins in a row.
+    SignInThrottled,
     ConfigReloaded,
     ConfigRejected,
     /// Records were dropped because the queue was full; carries how many
@@ -68,6 +70,7 @@ impl Event {
             Event::TokenRevoked => "token_revoked",
             Event::RefreshTokenReuse => "refresh_token_reuse",
             Event::SignInFailed => "sign_in_failed",
+            Event::SignInThrottled => "sign_in_throttled",
             Event::ConfigReloaded => "config_reloaded",
             Event::ConfigRejected => "config_rejected",
             Event::RecordsDropped => "records_dropped",

@@ -16,11 +16,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::passwords::CheckError;
 use super::register::redirect_matches;
 use super::store::{self, Client};
 use super::token::Form;
 use super::{Issuer, users};
 use crate::audit::Event;
+use crate::auth::keys::now_ms;
 use crate::auth::principal::parse_scopes;
 use crate::limits::ClientRange;
 
@@ -29,7 +31,8 @@ const SESSION_COOKIE: &str = "__Host-toolhost-session";
 const FLOW_TTL_SECS: u64 = 600;
 const CODE_TTL_SECS: u64 = 60;
 const SESSION_TTL_SECS: u64 = 12 * 3600;
-const MAX_ATTEMPTS: u32 = 5;
+/// Wrong passwords one sign-in (or device code) takes before it is spent.
+pub(super) const MAX_ATTEMPTS: u32 = 5;
 /// Bounds on in-memory flows, so unauthenticated requests cannot grow memory
 /// without limit.
 const MAX_FLOWS: usize = 10_000;
@@ -318,11 +321,12 @@ pub(super) async fn submit(
     let session = issuer.signed_in(&headers);
     let (subject, groups, new_session) = match session {
         Some((subject, groups)) => (subject, groups, None),
-        None => match issuer.check_password(&form).await {
+        None => match issuer
+            .check_password(&form, &pending.client_id, "sign-in")
+            .await
+        {
             Ok(Some(user)) => (user.name, user.groups, Some(store::random_secret())),
-            Ok(None) => {
-                return wrong_password(&issuer, &flow_id, &pending, form.get("username"));
-            }
+            Ok(None) => return wrong_password(&issuer, &flow_id),
             Err(response) => return response,
         },
     };
@@ -361,18 +365,7 @@ pub(super) async fn submit(
     response
 }
 
-fn wrong_password(
-    issuer: &Issuer,
-    flow_id: &str,
-    pending: &Pending,
-    name: Option<&str>,
-) -> Response {
-    issuer.security_event(
-        Event::SignInFailed,
-        name,
-        Some(&pending.client_id),
-        "wrong user name or password".into(),
-    );
+fn wrong_password(issuer: &Issuer, flow_id: &str) -> Response {
     let mut flows = issuer.flows();
     let Some(entry) = flows.pending.get_mut(flow_id) else {
         return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired.");
@@ -399,23 +392,75 @@ fn wrong_password(
 }
 
 impl Issuer {
-    /// Checks the sign-in form's user name and password (argon2, off the
-    /// async threads): the user, `None` for a wrong pair, or the error page.
+    /// Checks the sign-in form's user name and password: the user, `None`
+    /// for a wrong pair (recorded as a failed sign-in), or the error page,
+    /// which is a 429 while the account backs off after failures. The
+    /// argon2 run happens off the async threads, a bounded number at once.
     pub(super) async fn check_password(
         &self,
         form: &Form,
+        client_id: &str,
+        place: &str,
     ) -> Result<Option<users::User>, Response> {
         let name = form.get("username").unwrap_or_default().to_string();
         let password = form.get("password").unwrap_or_default().to_string();
+        let admitted = match self.throttle().admit(&name, now_ms()) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                tracing::info!(user = %name, "sign-in refused: the account is backing off");
+                return Err(throttled_page(refused.retry_after));
+            }
+        };
         let path = self.users_path.clone();
-        match tokio::task::spawn_blocking(move || users::check(&path, &name, &password)).await {
-            Ok(Ok(user)) => Ok(user),
+        let checked = {
+            let name = name.clone();
+            self.password_checks
+                .run(move || users::check(&path, &name, &password))
+                .await
+        };
+        match checked {
+            Ok(Ok(Some(user))) => {
+                self.throttle().succeeded(&name);
+                Ok(Some(user))
+            }
+            Ok(Ok(None)) => {
+                self.security_event(
+                    Event::SignInFailed,
+                    Some(&name),
+                    Some(client_id),
+                    format!("wrong user name or password ({place})"),
+                );
+                let Some(backoff) = admitted.locks else {
+                    return Ok(None);
+                };
+                self.security_event(
+                    Event::SignInThrottled,
+                    Some(&name),
+                    Some(client_id),
+                    format!(
+                        "at least {} failed sign-ins in a row; every attempt refused for {} s",
+                        self.settings.password_failures,
+                        backoff.as_secs()
+                    ),
+                );
+                Err(throttled_page(backoff))
+            }
             Ok(Err(err)) => {
                 tracing::error!("reading users: {err}");
                 Err(error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The user list could not be read.",
                 ))
+            }
+            Err(CheckError::Busy) => {
+                tracing::warn!("every password check slot is busy; a sign-in was turned away");
+                let mut page = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many sign-ins are being checked right now. Try again in a moment.",
+                );
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                Err(page)
             }
             Err(err) => {
                 tracing::error!("password check failed: {err}");
@@ -425,6 +470,10 @@ impl Issuer {
                 ))
             }
         }
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, super::throttle::Throttle> {
+        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The user this browser is signed in as (subject and groups), if any.
@@ -567,6 +616,18 @@ fn form_html(
         flow = escape(flow_id),
         csrf = escape(&pending.csrf),
     )
+}
+
+/// 429 for an account that is backing off, with `Retry-After`.
+fn throttled_page(retry_after: std::time::Duration) -> Response {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut page = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("Too many failed sign-ins for this account. Try again in {seconds} seconds."),
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    page
 }
 
 pub(super) fn error_page(status: StatusCode, message: &str) -> Response {

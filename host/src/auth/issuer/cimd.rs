@@ -243,6 +243,8 @@ fn client_from(url: &str, doc: Document) -> Result<Client, CimdError> {
         token_endpoint_auth_method: "none".into(),
         created: store::now(),
         dynamic: false,
+        registered_from: None,
+        last_used: None,
     })
 }
 

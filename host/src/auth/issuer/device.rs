@@ -13,11 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::authorize::{cookie, display_name, error_page, escape, page, set_cookie};
+use super::authorize::{MAX_ATTEMPTS, cookie, display_name, error_page, escape, page, set_cookie};
 use super::store::{self, Client};
 use super::token::{Form, authenticated_form};
 use super::{Grant, Issuer, OAuthError};
-use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
 use crate::limits::ClientRange;
 
@@ -57,6 +56,8 @@ struct Device {
     csrf: String,
     /// Where the grant was started, for the per-range bound.
     range: Option<ClientRange>,
+    /// Wrong passwords entered for this code.
+    attempts: u32,
 }
 
 /// Device codes in flight, by device code; user codes point at them.
@@ -165,6 +166,7 @@ pub(super) async fn start(
         status: Status::Pending,
         csrf: store::random_secret(),
         range: range.map(|Extension(range)| range),
+        attempts: 0,
     };
     {
         let mut devices = issuer.devices();
@@ -371,20 +373,12 @@ pub(super) async fn submit(
     } else {
         let (subject, groups) = match issuer.signed_in(&headers) {
             Some(user) => user,
-            None => match issuer.check_password(&form).await {
+            None => match issuer
+                .check_password(&form, &device.client_id, "device sign-in")
+                .await
+            {
                 Ok(Some(user)) => (user.name, user.groups),
-                Ok(None) => {
-                    issuer.security_event(
-                        Event::SignInFailed,
-                        form.get("username"),
-                        Some(&device.client_id),
-                        "wrong user name or password (device sign-in)".into(),
-                    );
-                    return error_page(
-                        StatusCode::UNAUTHORIZED,
-                        "Wrong user name or password. Open the link again.",
-                    );
-                }
+                Ok(None) => return wrong_password(&issuer, &device_code),
                 Err(response) => return response,
             },
         };
@@ -404,6 +398,32 @@ pub(super) async fn submit(
     );
     set_cookie(&mut response, FORM_COOKIE, "", 0);
     response
+}
+
+/// Counts a wrong password against the device code; the last allowed one
+/// spends the code, so one code cannot be used to guess on and on.
+fn wrong_password(issuer: &Issuer, device_code: &str) -> Response {
+    let mut devices = issuer.devices();
+    let Some(device) = devices.by_device_code.get_mut(device_code) else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "That code is unknown or has expired.",
+        );
+    };
+    device.attempts += 1;
+    if device.attempts >= MAX_ATTEMPTS {
+        if let Some(device) = devices.by_device_code.remove(device_code) {
+            devices.by_user_code.remove(&device.user_code);
+        }
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Too many failed attempts. Start again on the device.",
+        );
+    }
+    error_page(
+        StatusCode::UNAUTHORIZED,
+        "Wrong user name or password. Open the link again.",
+    )
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@
 mod authorize;
 mod cimd;
 mod device;
+mod passwords;
 mod register;
 pub(crate) mod store;
+mod throttle;
 mod token;
 pub mod users;
 
@@ -44,6 +46,15 @@ pub struct Settings {
     pub client_metadata_documents: bool,
     pub client_metadata_private_addresses: bool,
     pub client_metadata_ca: Option<PathBuf>,
+    /// How long dynamic clients live: see [`store::Lifetimes`].
+    pub client_lifetimes: store::Lifetimes,
+    /// Live dynamic registrations per address range; 0: no cap.
+    pub max_clients_per_range: u32,
+    /// Failed sign-ins per account before it backs off, and the backoff.
+    pub password_failures: u32,
+    pub password_backoff: Duration,
+    /// Argon2 runs at once.
+    pub max_password_checks: u32,
 }
 
 /// What a token says about its holder.
@@ -80,6 +91,10 @@ pub struct Issuer {
     /// Device authorization grants in flight (RFC 8628).
     devices: Mutex<device::Devices>,
     documents: cimd::MetadataDocuments,
+    /// Failed sign-ins per account name, for backoff.
+    throttle: Mutex<throttle::Throttle>,
+    /// Bounds the argon2 runs in flight.
+    password_checks: passwords::PasswordChecks,
 }
 
 /// The deployment facts `toolhost token` needs to mint tokens offline,
@@ -113,6 +128,11 @@ impl Issuer {
         .context("setting up client metadata document fetches")?;
         Ok(Issuer {
             documents,
+            throttle: Mutex::new(throttle::Throttle::new(
+                settings.password_failures,
+                settings.password_backoff,
+            )),
+            password_checks: passwords::PasswordChecks::new(settings.max_password_checks),
             settings,
             ring,
             store,
@@ -154,8 +174,22 @@ impl Issuer {
                     Ok(false) => {}
                     Err(err) => tracing::error!("rotating the token signing key failed: {err}"),
                 }
+                issuer.sweep_clients();
             }
         })
+    }
+
+    /// Removes expired dynamic clients from the state file; a read first,
+    /// so a quiet timer tick writes nothing.
+    fn sweep_clients(&self) {
+        let (lifetimes, now) = (self.settings.client_lifetimes, store::now());
+        if !self.store.read(|s| s.any_expired(&lifetimes, now)) {
+            return;
+        }
+        match self.store.update(|s| s.sweep(&lifetimes, now)) {
+            Ok(removed) => tracing::info!(removed, "expired dynamic clients removed"),
+            Err(err) => tracing::error!("removing expired clients: {err}"),
+        }
     }
 
     /// Signs an access token for `grant`.
@@ -195,7 +229,13 @@ impl Issuer {
         if cimd::is_document_url(client_id) && self.documents.enabled() {
             return self.documents.client(client_id).await.map(Some);
         }
-        Ok(self.store.read(|s| s.clients.get(client_id).cloned()))
+        let (lifetimes, now) = (self.settings.client_lifetimes, store::now());
+        Ok(self.store.read(|s| {
+            s.clients
+                .get(client_id)
+                .filter(|c| !c.expired(&lifetimes, now))
+                .cloned()
+        }))
     }
 
     /// Registers a confidential client for `client_credentials` (and, with
@@ -244,6 +284,8 @@ fn add_client(store: &Store, name: &str, scope: &str) -> anyhow::Result<(String,
         token_endpoint_auth_method: "client_secret_basic".into(),
         created: store::now(),
         dynamic: false,
+        registered_from: None,
+        last_used: None,
     };
     store.update(|s| s.clients.insert(client_id.clone(), client))?;
     Ok((client_id, secret))

@@ -4,11 +4,13 @@
 //! that ask for a secret. Nobody registers `client_credentials` this way:
 //! that grant acts without a user, so only operators create such clients.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,9 +19,15 @@ use super::store::{self, Client};
 use super::{Issuer, oauth_error};
 use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
+use crate::limits::ClientIp;
 
-const MAX_BODY: usize = 64 * 1024;
-const MAX_REDIRECT_URIS: usize = 20;
+/// Bounds on one registration, so anonymous callers cannot make each
+/// stored client large (every later write rewrites them all). Real clients
+/// register one or two short redirect URIs.
+const MAX_BODY: usize = 16 * 1024;
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_REDIRECT_URI_BYTES: usize = 512;
+const MAX_CLIENT_NAME_CHARS: usize = 200;
 /// Dynamic registrations kept at most; beyond it registration is refused
 /// rather than letting anonymous callers fill the disk.
 const MAX_DYNAMIC_CLIENTS: usize = 10_000;
@@ -48,6 +56,15 @@ struct Request {
     scope: Option<String>,
 }
 
+/// Why a registration was not stored.
+enum Refusal {
+    /// The global cap on dynamic clients.
+    Full,
+    /// The caller's address range holds its share; one of them expires at
+    /// `next_expiry` (unix seconds).
+    RangeFull { next_expiry: Option<u64> },
+}
+
 fn invalid_metadata(description: &str) -> Response {
     oauth_error(
         StatusCode::BAD_REQUEST,
@@ -56,9 +73,15 @@ fn invalid_metadata(description: &str) -> Response {
     )
 }
 
-pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> Response {
+pub(super) async fn register(
+    State(issuer): State<Arc<Issuer>>,
+    client_ip: Option<Extension<ClientIp>>,
+    body: Bytes,
+) -> Response {
     if body.len() > MAX_BODY {
-        return invalid_metadata("registration request is too large");
+        return invalid_metadata(&format!(
+            "registration request is too large (at most {MAX_BODY} bytes)"
+        ));
     }
     let request: Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -76,9 +99,12 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
             "token_endpoint_auth_method {method:?} is not supported"
         ));
     }
-    let grant_types = request
+    let mut grant_types = request
         .grant_types
         .unwrap_or_else(|| vec!["authorization_code".into()]);
+    // Each at most once: repeats would only make the stored client larger.
+    let mut seen = std::collections::HashSet::new();
+    grant_types.retain(|g| seen.insert(g.clone()));
     if let Some(grant) = grant_types.iter().find(|g| {
         !matches!(g.as_str(), "authorization_code" | "refresh_token")
             && g.as_str() != super::device::GRANT_TYPE
@@ -92,11 +118,32 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
     {
         return invalid_metadata("only the code response type is supported");
     }
+    if request.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return invalid_metadata(&format!(
+            "at most {MAX_REDIRECT_URIS} redirect_uris may be registered"
+        ));
+    }
+    if request
+        .redirect_uris
+        .iter()
+        .any(|uri| uri.len() > MAX_REDIRECT_URI_BYTES)
+    {
+        return invalid_metadata(&format!(
+            "a redirect URI is at most {MAX_REDIRECT_URI_BYTES} bytes"
+        ));
+    }
+    if request
+        .client_name
+        .as_ref()
+        .is_some_and(|name| name.chars().count() > MAX_CLIENT_NAME_CHARS)
+    {
+        return invalid_metadata(&format!(
+            "client_name is at most {MAX_CLIENT_NAME_CHARS} characters"
+        ));
+    }
     // A device-grant client has nowhere to be redirected to.
     let needs_redirect = grant_types.iter().any(|g| g == "authorization_code");
-    if (needs_redirect && request.redirect_uris.is_empty())
-        || request.redirect_uris.len() > MAX_REDIRECT_URIS
-    {
+    if needs_redirect && request.redirect_uris.is_empty() {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_redirect_uri",
@@ -127,9 +174,8 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
             scopes.join(" ")
         }
     };
-    let client_name = request
-        .client_name
-        .map(|n| n.chars().take(200).collect::<String>());
+    let client_name = request.client_name;
+    let range = client_ip.map(|Extension(ClientIp(ip))| address_range(ip));
     let secret = (method != "none").then(store::random_secret);
     let client = Client {
         client_id: format!("th-{}", store::random_id()),
@@ -141,22 +187,64 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
         token_endpoint_auth_method: method.to_string(),
         created: store::now(),
         dynamic: true,
+        registered_from: range.clone(),
+        last_used: None,
     };
+    let (lifetimes, per_range) = (
+        issuer.settings.client_lifetimes,
+        issuer.settings.max_clients_per_range as usize,
+    );
     let saved = issuer.store.update(|s| {
+        // Expired registrations make room before anything is counted.
+        s.sweep(&lifetimes, client.created);
         if s.clients.values().filter(|c| c.dynamic).count() >= MAX_DYNAMIC_CLIENTS {
-            return false;
+            return Err(Refusal::Full);
+        }
+        if let Some(range) = &range
+            && per_range > 0
+        {
+            let mine: Vec<&Client> = s
+                .clients
+                .values()
+                .filter(|c| c.registered_from.as_ref() == Some(range))
+                .collect();
+            if mine.len() >= per_range {
+                let next_expiry = mine.iter().filter_map(|c| c.expires(&lifetimes)).min();
+                return Err(Refusal::RangeFull { next_expiry });
+            }
         }
         s.clients.insert(client.client_id.clone(), client.clone());
-        true
+        Ok(())
     });
     match saved {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(Ok(())) => {}
+        Ok(Err(Refusal::Full)) => {
             return oauth_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "too many registered clients",
             );
+        }
+        Ok(Err(Refusal::RangeFull { next_expiry })) => {
+            let range = range.unwrap_or_default();
+            tracing::info!(%range, "dynamic registration refused: the range's cap is reached");
+            let wait = next_expiry
+                .unwrap_or_default()
+                .saturating_sub(client.created)
+                .max(1);
+            let mut response = oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                &format!(
+                    "{range} has registered at most {per_range} clients that are still live; \
+                     a client that never signs in expires {} s after registering",
+                    lifetimes.unused.as_secs()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
         }
         Err(err) => {
             tracing::error!("saving a client registration: {err}");
@@ -198,6 +286,22 @@ pub(super) async fn register(State(issuer): State<Arc<Issuer>>, body: Bytes) -> 
         axum::Json(body),
     )
         .into_response()
+}
+
+/// The address range registrations are counted by: an IPv4 address on its
+/// own (a NAT already puts a whole office behind one), or an IPv6 /64, the
+/// smallest block one subscriber is usually handed.
+fn address_range(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => match ipnet::Ipv6Net::new(v6, 64) {
+                Ok(net) => net.trunc().to_string(),
+                Err(_) => v6.to_string(),
+            },
+        },
+    }
 }
 
 /// Redirect URIs a client may register: https anywhere, http only to this
@@ -281,6 +385,17 @@ mod tests {
         ] {
             assert!(check_redirect_uri(uri).is_err(), "{uri}");
         }
+    }
+
+    #[test]
+    fn registrations_are_counted_per_ipv4_address_and_ipv6_64() {
+        let range = |ip: &str| address_range(ip.parse().expect("ip"));
+        assert_eq!(range("203.0.113.7"), "203.0.113.7");
+        assert_ne!(range("203.0.113.7"), range("203.0.113.8"));
+        assert_eq!(range("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(range("2001:db8:1:2:ffff::9"), range("2001:db8:1:2::1"));
+        assert_ne!(range("2001:db8:1:3::1"), range("2001:db8:1:2::1"));
+        assert_eq!(range("::ffff:203.0.113.7"), "203.0.113.7");
     }
 
     #[test]

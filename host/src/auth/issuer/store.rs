@@ -2,12 +2,14 @@
 //! registered clients, refresh-token families and remembered consents.
 //! Secrets are stored only as SHA-256 digests (they are random 256-bit
 //! values, so a fast hash loses nothing). Every change rewrites the file
-//! atomically; a team's worth of clients keeps it small.
+//! atomically; a team's worth of clients keeps it small, and dynamic
+//! clients that are never (or no longer) used expire so anonymous
+//! registrations cannot grow it for good.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +44,69 @@ pub(crate) struct Client {
     /// Registered through `/register` rather than by an operator.
     #[serde(default)]
     pub(crate) dynamic: bool,
+    /// Dynamic clients: the address range that registered it (an IPv4
+    /// address or an IPv6 /64), for the per-range cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) registered_from: Option<String>,
+    /// Dynamic clients: unix seconds of the last sign-in or refresh; none
+    /// yet means the client never completed a sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_used: Option<u64>,
+}
+
+/// How long dynamically registered clients live. Operator-made clients
+/// never expire.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A client that never completed a sign-in: this long after registering.
+    pub unused: Duration,
+    /// A client that did: this long after its last sign-in or refresh.
+    pub idle: Duration,
+}
+
+impl Client {
+    /// Unix seconds at which this client expires, if it can.
+    pub(crate) fn expires(&self, lifetimes: &Lifetimes) -> Option<u64> {
+        if !self.dynamic {
+            return None;
+        }
+        Some(match self.last_used {
+            None => self.created.saturating_add(lifetimes.unused.as_secs()),
+            Some(used) => used.saturating_add(lifetimes.idle.as_secs()),
+        })
+    }
+
+    pub(crate) fn expired(&self, lifetimes: &Lifetimes, now: u64) -> bool {
+        self.expires(lifetimes).is_some_and(|at| at <= now)
+    }
+}
+
+impl State {
+    /// Whether any client has expired (cheap: no write needed otherwise).
+    pub(crate) fn any_expired(&self, lifetimes: &Lifetimes, now: u64) -> bool {
+        self.clients.values().any(|c| c.expired(lifetimes, now))
+    }
+
+    /// Removes expired clients with their refresh families and consents;
+    /// returns how many clients went.
+    pub(crate) fn sweep(&mut self, lifetimes: &Lifetimes, now: u64) -> usize {
+        let expired: HashSet<String> = self
+            .clients
+            .values()
+            .filter(|c| c.expired(lifetimes, now))
+            .map(|c| c.client_id.clone())
+            .collect();
+        if expired.is_empty() {
+            return 0;
+        }
+        self.clients.retain(|id, _| !expired.contains(id));
+        self.families.retain(|_, f| !expired.contains(&f.client_id));
+        for consents in self.consents.values_mut() {
+            consents.retain(|id, _| !expired.contains(id));
+        }
+        self.consents.retain(|_, c| !c.is_empty());
+        expired.len()
+    }
 }
 
 /// One sign-in's chain of refresh tokens. Only the newest token is valid;
@@ -160,7 +225,31 @@ fn load(path: &Path) -> Result<Loaded, StoreError> {
             });
         }
     };
-    Ok(Loaded { state, modified })
+    Ok(Loaded {
+        state: mark_used_before_upgrade(state),
+        modified,
+    })
+}
+
+/// State written before clients recorded their use has none: a dynamic
+/// client holding a refresh family did complete a sign-in, so its idle time
+/// counts from now rather than it expiring as never used.
+fn mark_used_before_upgrade(mut state: State) -> State {
+    let signed_in: HashSet<&str> = state
+        .families
+        .values()
+        .map(|f| f.client_id.as_str())
+        .collect();
+    let now = now();
+    for client in state.clients.values_mut() {
+        if client.dynamic
+            && client.last_used.is_none()
+            && signed_in.contains(client.client_id.as_str())
+        {
+            client.last_used = Some(now);
+        }
+    }
+    state
 }
 
 pub(crate) fn sha256_hex(secret: &str) -> String {
@@ -206,5 +295,92 @@ mod tests {
         let again = Store::open(&dir).expect("reopen");
         assert!(again.read(|s| s.consents["alice"].contains_key("c1")));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn dynamic(id: &str, created: u64, last_used: Option<u64>) -> Client {
+        Client {
+            client_id: id.into(),
+            client_name: None,
+            secret_sha256: None,
+            redirect_uris: vec!["http://localhost/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            scope: "read".into(),
+            token_endpoint_auth_method: "none".into(),
+            created,
+            dynamic: true,
+            registered_from: Some("192.0.2.1".into()),
+            last_used,
+        }
+    }
+
+    #[test]
+    fn unused_and_idle_dynamic_clients_expire_with_what_they_hold() {
+        let lifetimes = Lifetimes {
+            unused: Duration::from_secs(100),
+            idle: Duration::from_secs(1000),
+        };
+        let mut state = State::default();
+        for client in [
+            dynamic("never", 0, None),
+            dynamic("idle", 0, Some(50)),
+            dynamic("recent", 0, Some(900)),
+            Client {
+                dynamic: false,
+                ..dynamic("operator", 0, None)
+            },
+        ] {
+            state.clients.insert(client.client_id.clone(), client);
+        }
+        state.families.insert(
+            "f".into(),
+            Family {
+                client_id: "idle".into(),
+                subject: "alice".into(),
+                scopes: vec![],
+                groups: vec![],
+                expires: u64::MAX,
+                current_sha256: String::new(),
+            },
+        );
+        state
+            .consents
+            .entry("alice".into())
+            .or_default()
+            .insert("never".into(), vec!["read".into()]);
+        assert!(!state.any_expired(&lifetimes, 99));
+        assert!(state.any_expired(&lifetimes, 100));
+        assert_eq!(state.sweep(&lifetimes, 100), 1);
+        assert!(!state.clients.contains_key("never") && state.consents.is_empty());
+        assert_eq!(state.sweep(&lifetimes, 1050), 1);
+        assert!(!state.clients.contains_key("idle") && state.families.is_empty());
+        assert_eq!(
+            state.sweep(&lifetimes, u64::MAX),
+            1,
+            "only dynamic clients go"
+        );
+        assert!(state.clients.contains_key("operator"));
+    }
+
+    #[test]
+    fn clients_signed_in_before_the_upgrade_count_as_used() {
+        let mut state = State::default();
+        state.clients.insert("old".into(), dynamic("old", 0, None));
+        state
+            .clients
+            .insert("unused".into(), dynamic("unused", 0, None));
+        state.families.insert(
+            "f".into(),
+            Family {
+                client_id: "old".into(),
+                subject: "alice".into(),
+                scopes: vec![],
+                groups: vec![],
+                expires: u64::MAX,
+                current_sha256: String::new(),
+            },
+        );
+        let state = mark_used_before_upgrade(state);
+        assert!(state.clients["old"].last_used.is_some());
+        assert!(state.clients["unused"].last_used.is_none());
     }
 }

@@ -377,7 +377,15 @@ fn issue(issuer: &Issuer, grant: &Grant, family: Option<String>) -> Result<Respo
     if let Some(family_id) = family {
         let secret = store::random_secret();
         let expires = store::now() + issuer.settings.refresh_token_ttl.as_secs();
+        let now = store::now();
         let update = issuer.store.update(|s| {
+            // The client completed a sign-in (or refreshed): a dynamic one
+            // is in use and does not expire for a while.
+            if let Some(client) = s.clients.get_mut(&grant.client_id)
+                && client.dynamic
+            {
+                client.last_used = Some(now);
+            }
             let entry = s
                 .families
                 .entry(family_id.clone())
