@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod auth_races;
 mod bad_input;
 mod cli;
 mod conformance;
