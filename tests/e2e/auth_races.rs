@@ -240,10 +240,12 @@ async fn a_refresh_racing_revocation_never_brings_the_sign_in_back() -> anyhow::
     let other_connection = anonymous(&server)?;
     for round in 0..200 {
         let token = refresh_token(&browser.exchange(&code).await?)?;
-        // A few refreshes make the window in which a revocation lands
-        // between a refresh's check and its write wider.
-        // The revocation goes over a connection of its own, so the server
-        // works on it alongside the refreshes rather than after them.
+        // Several refreshes widen the window in which the revocation can
+        // land between a refresh's check and its write, and the revocation
+        // takes a connection of its own so the server works on it alongside
+        // them. (With a check and a write under two locks the window was
+        // one signature wide: 250 rounds here never hit it, while the
+        // parallel-refresh test above did.)
         let refreshes = futures::future::join_all((0..5).map(|_| browser.refresh(&token)));
         let (refreshed, revoked) =
             tokio::join!(refreshes, browser.revoke(&other_connection, &token));
