@@ -258,3 +258,38 @@ async fn tokens_from_an_external_provider_are_verified_with_its_keys() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn provider_keys_are_fetched_without_the_environment_proxy() -> anyhow::Result<()> {
+    let keygen = Setup::new().start().await?;
+    let k1 = new_key("k1", &keygen.config_path)?;
+    drop(keygen);
+    let idp = Idp::start(vec![k1.jwk.clone()]).await?;
+    let proxy = TcpListener::bind("127.0.0.1:0").await?;
+    let proxy_url = format!("http://{}", proxy.local_addr()?);
+    let proxied = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = proxied.clone();
+    let proxy_task = tokio::spawn(async move {
+        while let Ok((stream, _)) = proxy.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let setup = Setup::new().bundled("devtools").config(&format!(
+        "[auth]\nmode = \"external\"\nissuer = \"{}\"",
+        idp.issuer
+    ));
+    let server = crate::auth_races::behind_proxy(setup, &proxy_url)
+        .start()
+        .await?;
+    let (status, body) = whoami(&server, &idp.token(&server, &k1, json!({}))?).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(idp.jwks_fetches(), 1);
+    assert_eq!(
+        proxied.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "discovery and JWKS went through the proxy"
+    );
+    proxy_task.abort();
+    Ok(())
+}

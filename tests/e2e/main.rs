@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod auth_abuse;
+mod auth_races;
 mod bad_input;
 mod cli;
 mod conformance;

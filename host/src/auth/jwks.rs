@@ -40,8 +40,12 @@ pub(crate) struct RemoteKeys {
 
 impl RemoteKeys {
     pub(crate) fn new(issuer: String, jwks_uri: Option<String>) -> anyhow::Result<RemoteKeys> {
+        // No environment proxy: the provider is named by configuration, and
+        // a proxy variable meant for other software must not reroute (or
+        // break) the fetch of the keys every token is checked with.
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(crate::tls::web_client_config()?)
+            .no_proxy()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()?;

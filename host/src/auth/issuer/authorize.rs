@@ -77,9 +77,9 @@ pub(crate) struct Code {
     expires: u64,
 }
 
+/// Groups are not kept: they are read from the users file at each use.
 struct BrowserSession {
     subject: String,
-    groups: Vec<String>,
     expires: u64,
 }
 
@@ -355,7 +355,6 @@ pub(super) async fn submit(
             session_id.clone(),
             BrowserSession {
                 subject,
-                groups,
                 expires: store::now() + SESSION_TTL_SECS,
             },
         );
@@ -476,13 +475,22 @@ impl Issuer {
         self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The user this browser is signed in as (subject and groups), if any.
+    /// The user this browser is signed in as (subject and current groups),
+    /// if any. A session of a user no longer in the users file ends here.
     pub(super) fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
         let id = cookie(headers, SESSION_COOKIE)?;
-        self.flows()
-            .sessions
-            .get(id)
-            .map(|s| (s.subject.clone(), s.groups.clone()))
+        let subject = self.flows().sessions.get(id)?.subject.clone();
+        match users::find(&self.users_path, &subject) {
+            Ok(Some(user)) => Some((user.name, user.groups)),
+            Ok(None) => {
+                self.flows().sessions.remove(id);
+                None
+            }
+            Err(err) => {
+                tracing::error!("reading users: {err}");
+                None
+            }
+        }
     }
 
     fn consented(&self, subject: &str, client_id: &str, scopes: &[String]) -> bool {

@@ -7,8 +7,11 @@
 //! plugin's outbound request: https only, the host resolved once and every
 //! address checked (no private, loopback or metadata addresses unless the
 //! operator allows private ones), the connection pinned to the checked
-//! address, no redirects, a short timeout and a small body cap. Documents
-//! are cached for five minutes.
+//! address and never through an environment proxy (which would connect
+//! wherever it likes), no redirects, a short timeout and a small body cap.
+//! Documents are cached for five minutes, failures for one, so anonymous
+//! requests naming a broken URL cannot make the server fetch it again and
+//! again.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,9 +29,10 @@ use crate::plugins::{AddressClass, classify_address};
 const MAX_BYTES: usize = 16 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(5);
 const CACHE_FOR: Duration = Duration::from_secs(300);
+const FAILURE_CACHE_FOR: Duration = Duration::from_secs(60);
 const MAX_CACHED: usize = 1000;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum CimdError {
     #[error("client metadata documents are not accepted here")]
     Disabled,
@@ -59,7 +63,24 @@ pub(crate) struct MetadataDocuments {
     enabled: bool,
     allow_private: bool,
     tls: rustls::ClientConfig,
-    cache: Mutex<HashMap<String, (Client, Instant)>>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+/// A fetch's outcome and when it was made.
+struct Cached {
+    outcome: Result<Client, CimdError>,
+    at: Instant,
+}
+
+impl Cached {
+    fn fresh(&self) -> bool {
+        let ttl = if self.outcome.is_ok() {
+            CACHE_FOR
+        } else {
+            FAILURE_CACHE_FOR
+        };
+        self.at.elapsed() < ttl
+    }
 }
 
 /// Whether `client_id` names a metadata document rather than a registration.
@@ -106,21 +127,30 @@ impl MetadataDocuments {
         if !self.enabled {
             return Err(CimdError::Disabled);
         }
-        if let Some((client, at)) = self.lock().get(url)
-            && at.elapsed() < CACHE_FOR
+        if let Some(cached) = self.lock().get(url)
+            && cached.fresh()
         {
-            return Ok(client.clone());
+            return cached.outcome.clone();
         }
-        let client = self.fetch(url).await?;
+        let outcome = self.fetch(url).await;
         let mut cache = self.lock();
         if cache.len() >= MAX_CACHED {
-            cache.clear();
+            cache.retain(|_, cached| cached.fresh());
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
         }
-        cache.insert(url.to_string(), (client.clone(), Instant::now()));
-        Ok(client)
+        cache.insert(
+            url.to_string(),
+            Cached {
+                outcome: outcome.clone(),
+                at: Instant::now(),
+            },
+        );
+        outcome
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Client, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -158,9 +188,11 @@ impl MetadataDocuments {
             }
         }
         // Pinned to the address just checked, so a second DNS answer cannot
-        // point the request elsewhere.
+        // point the request elsewhere; and direct, since a proxy from the
+        // environment would make its own connection to anywhere.
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(self.tls.clone())
+            .no_proxy()
             .resolve(&host, first)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)

@@ -138,6 +138,21 @@ pub(crate) enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("refresh-token family {0} exists already")]
+    Exists(String),
+}
+
+/// What redeeming a refresh token found.
+#[derive(Debug)]
+pub(crate) enum Rotation {
+    /// The token was the family's newest; the family now expects the new one.
+    Rotated,
+    /// An older token of the family: someone holds a copy. The family is gone.
+    Reused(Family),
+    /// The family had expired; it is gone.
+    Expired,
+    /// No such family for this client: revoked, expired earlier, or never issued.
+    Gone,
 }
 
 pub(crate) struct Store {
@@ -172,6 +187,94 @@ impl Store {
     pub(crate) fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StoreError> {
         let mut loaded = self.lock();
         let result = f(&mut loaded.state);
+        self.save(&mut loaded)?;
+        Ok(result)
+    }
+
+    /// A sign-in's family, as it stands.
+    pub(crate) fn family(&self, family_id: &str) -> Option<Family> {
+        self.read(|s| s.families.get(family_id).cloned())
+    }
+
+    /// Starts a family. Ids are random, so one that exists already is a
+    /// bug; it is refused rather than overwritten.
+    pub(crate) fn create_family(&self, family_id: &str, family: Family) -> Result<(), StoreError> {
+        let mut loaded = self.lock();
+        if loaded.state.families.contains_key(family_id) {
+            return Err(StoreError::Exists(family_id.to_string()));
+        }
+        mark_used(&mut loaded.state, &family.client_id, now());
+        loaded.state.families.insert(family_id.to_string(), family);
+        self.save(&mut loaded)
+    }
+
+    /// Redeems a refresh token of `client_id`'s family in one step (a
+    /// compare-and-swap under the state's lock): when `presented_sha256` is
+    /// the family's current digest and the family is unexpired, it becomes
+    /// `new_sha256`. Anything else changes nothing but for two cases that
+    /// end the family: an older digest (reuse) and expiry. A missing family
+    /// is never recreated, so a refresh racing a revocation cannot bring the
+    /// sign-in back. (In SQL: one `UPDATE … WHERE id AND client_id AND
+    /// current AND expires > now RETURNING`, and when it matches nothing a
+    /// `DELETE … WHERE id AND client_id RETURNING`.)
+    pub(crate) fn rotate(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        presented_sha256: &str,
+        new_sha256: &str,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut loaded = self.lock();
+        let Some(family) = loaded
+            .state
+            .families
+            .get_mut(family_id)
+            .filter(|f| f.client_id == client_id)
+        else {
+            return Ok(Rotation::Gone);
+        };
+        let rotation = if family.expires <= now {
+            Rotation::Expired
+        } else if constant_time_eq(
+            family.current_sha256.as_bytes(),
+            presented_sha256.as_bytes(),
+        ) {
+            family.current_sha256 = new_sha256.to_string();
+            Rotation::Rotated
+        } else {
+            Rotation::Reused(family.clone())
+        };
+        if matches!(rotation, Rotation::Rotated) {
+            mark_used(&mut loaded.state, client_id, now);
+        } else {
+            loaded.state.families.remove(family_id);
+        }
+        self.save(&mut loaded)?;
+        Ok(rotation)
+    }
+
+    /// Ends `client_id`'s family `family_id`. Whether it existed.
+    pub(crate) fn revoke_family(
+        &self,
+        family_id: &str,
+        client_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut loaded = self.lock();
+        let owned = loaded
+            .state
+            .families
+            .get(family_id)
+            .is_some_and(|f| client_id.is_none_or(|c| f.client_id == c));
+        if !owned {
+            return Ok(false);
+        }
+        loaded.state.families.remove(family_id);
+        self.save(&mut loaded)?;
+        Ok(true)
+    }
+
+    fn save(&self, loaded: &mut Loaded) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(&loaded.state).map_err(|e| StoreError::Parse {
             path: self.path.clone(),
             message: e.to_string(),
@@ -187,7 +290,7 @@ impl Store {
             source,
         })?;
         loaded.modified = modified(&self.path);
-        Ok(result)
+        Ok(())
     }
 
     /// The state, re-read first if another process changed the file.
@@ -256,6 +359,10 @@ pub(crate) fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A random secret: 32 bytes, hex.
 pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
@@ -274,6 +381,16 @@ pub(crate) fn random_id() -> String {
 /// Unix seconds now.
 pub(crate) fn now() -> u64 {
     super::super::keys::now_ms() / 1000
+}
+
+/// A dynamic client that signed someone in (or refreshed) is in use, and
+/// does not expire for a while; stamped in the same write as the token.
+fn mark_used(state: &mut State, client_id: &str, now: u64) {
+    if let Some(client) = state.clients.get_mut(client_id)
+        && client.dynamic
+    {
+        client.last_used = Some(now);
+    }
 }
 
 #[cfg(test)]
@@ -382,5 +499,67 @@ mod tests {
         let state = mark_used_before_upgrade(state);
         assert!(state.clients["old"].last_used.is_some());
         assert!(state.clients["unused"].last_used.is_none());
+    }
+
+    fn family(expires: u64, digest: &str) -> Family {
+        Family {
+            client_id: "c1".into(),
+            subject: "alice".into(),
+            scopes: vec!["read".into()],
+            groups: Vec::new(),
+            expires,
+            current_sha256: digest.into(),
+        }
+    }
+
+    #[test]
+    fn rotation_is_one_compare_and_swap() {
+        let dir = std::env::temp_dir().join(format!("toolhost-store-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(&dir).expect("open");
+        store.create_family("f", family(100, "d1")).expect("create");
+        assert!(store.create_family("f", family(100, "x")).is_err());
+        // Another client's token, or an unknown family: nothing changes.
+        assert!(matches!(
+            store.rotate("f", "c2", "d1", "d2", 10),
+            Ok(Rotation::Gone)
+        ));
+        assert!(matches!(
+            store.rotate("nope", "c1", "d1", "d2", 10),
+            Ok(Rotation::Gone)
+        ));
+        assert!(matches!(
+            store.rotate("f", "c1", "d1", "d2", 10),
+            Ok(Rotation::Rotated)
+        ));
+        assert_eq!(
+            store.family("f").map(|f| f.current_sha256).as_deref(),
+            Some("d2")
+        );
+        // The same digest again is reuse, which ends the family for good.
+        assert!(matches!(
+            store.rotate("f", "c1", "d1", "d3", 10),
+            Ok(Rotation::Reused(_))
+        ));
+        assert!(matches!(
+            store.rotate("f", "c1", "d2", "d3", 10),
+            Ok(Rotation::Gone)
+        ));
+        assert!(store.family("f").is_none());
+
+        store.create_family("g", family(100, "d1")).expect("create");
+        assert!(matches!(
+            store.rotate("g", "c1", "d1", "d2", 100),
+            Ok(Rotation::Expired)
+        ));
+        assert!(store.family("g").is_none());
+
+        store.create_family("h", family(100, "d1")).expect("create");
+        assert_eq!(store.revoke_family("h", Some("c2")).ok(), Some(false));
+        assert_eq!(store.revoke_family("h", Some("c1")).ok(), Some(true));
+        assert!(matches!(
+            store.rotate("h", "c1", "d1", "d2", 10),
+            Ok(Rotation::Gone)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -13,8 +13,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::store::{self, Client, Family};
-use super::{Grant, Issuer, OAuthError};
+use super::store::{self, Client, Family, Rotation, constant_time_eq};
+use super::{Grant, Issuer, OAuthError, users};
 use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
 
@@ -155,10 +155,6 @@ fn form_decode(text: &str) -> String {
         .map_or_else(|| text.to_string(), |(_, v)| v)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The form of a request to `/token` or `/revoke` and the client that
 /// authenticated it.
 pub(super) async fn authenticated_form(
@@ -253,7 +249,7 @@ fn authorization_code(
     let pending = issuer.take_code(code).map_err(|replayed| {
         if let Some(family) = replayed {
             // RFC 6749 §4.1.2: a code used twice revokes what it produced.
-            let _ = issuer.store.update(|s| s.families.remove(&family));
+            let _ = issuer.store.revoke_family(&family, None);
             issuer.security_event(
                 Event::RefreshTokenReuse,
                 None,
@@ -298,46 +294,80 @@ fn refresh(issuer: &Issuer, client: &Client, form: &Form) -> Result<Response, OA
     let (family_id, secret) = presented
         .split_once('.')
         .ok_or_else(|| invalid_grant("malformed refresh token"))?;
-    let family = issuer
-        .store
-        .read(|s| s.families.get(family_id).cloned())
-        .ok_or_else(|| invalid_grant("the refresh token is invalid, expired or revoked"))?;
+    let gone = || invalid_grant("the refresh token is invalid, expired or revoked");
+    let family = issuer.store.family(family_id).ok_or_else(gone)?;
     if family.client_id != client.client_id {
         return Err(invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
-    if family.expires <= store::now() {
-        let _ = issuer.store.update(|s| s.families.remove(family_id));
-        return Err(invalid_grant(
-            "the refresh token has expired; sign in again",
-        ));
-    }
-    if !constant_time_eq(
-        family.current_sha256.as_bytes(),
-        store::sha256_hex(secret).as_bytes(),
-    ) {
-        // An older token of the family: it was used before, so someone holds
-        // a copy. Revoke everything the sign-in produced.
-        let _ = issuer.store.update(|s| s.families.remove(family_id));
+    // The user may have been removed or regrouped since signing in: the
+    // users file decides, not what the sign-in saw.
+    let user = users::find(&issuer.users_path, &family.subject).map_err(|err| {
+        tracing::error!("reading users: {err}");
+        server_error("the user list could not be read")
+    })?;
+    let Some(user) = user else {
+        let _ = issuer
+            .store
+            .revoke_family(family_id, Some(&client.client_id));
         issuer.security_event(
-            Event::RefreshTokenReuse,
+            Event::TokenRevoked,
             Some(&family.subject),
             Some(&client.client_id),
-            "a rotated refresh token was presented again; the token family was revoked".into(),
+            "the user no longer exists; the sign-in was revoked".into(),
         );
-        return Err(invalid_grant(
-            "the refresh token was already used; the sign-in was revoked",
-        ));
-    }
+        return Err(gone());
+    };
     let scopes = narrow(form.get("scope"), &family.scopes)?;
     let grant = Grant {
         subject: family.subject,
         client_id: client.client_id.clone(),
         scopes,
-        groups: family.groups,
+        groups: user.groups,
     };
-    issue(issuer, &grant, Some(family_id.to_string()))
+    // Signed before the rotation, so a signing failure leaves the
+    // presented token usable.
+    let access = access_token(issuer, &grant)?;
+    let next = store::random_secret();
+    let rotation = issuer
+        .store
+        .rotate(
+            family_id,
+            &client.client_id,
+            &store::sha256_hex(secret),
+            &store::sha256_hex(&next),
+            store::now(),
+        )
+        .map_err(|err| {
+            tracing::error!("saving a refresh token: {err}");
+            server_error("could not save the sign-in")
+        })?;
+    match rotation {
+        Rotation::Rotated => Ok(respond(
+            issuer,
+            &grant,
+            access,
+            Some(format!("{family_id}.{next}")),
+        )),
+        Rotation::Reused(family) => {
+            // An older token of the family: it was used before, so someone
+            // holds a copy. The whole sign-in is revoked.
+            issuer.security_event(
+                Event::RefreshTokenReuse,
+                Some(&family.subject),
+                Some(&client.client_id),
+                "a rotated refresh token was presented again; the token family was revoked".into(),
+            );
+            Err(invalid_grant(
+                "the refresh token was already used; the sign-in was revoked",
+            ))
+        }
+        Rotation::Expired => Err(invalid_grant(
+            "the refresh token has expired; sign in again",
+        )),
+        Rotation::Gone => Err(gone()),
+    }
 }
 
 /// The requested scopes if they are within `allowed`, else all of `allowed`.
@@ -356,58 +386,58 @@ fn narrow(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>, OA
     Ok(requested)
 }
 
-/// Answers with an access token and, for a sign-in, a fresh refresh token
-/// that replaces the family's previous one.
+fn server_error(description: &str) -> OAuthError {
+    OAuthError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        description,
+    )
+}
+
+fn access_token(issuer: &Issuer, grant: &Grant) -> Result<String, OAuthError> {
+    issuer
+        .access_token(grant, issuer.settings.access_token_ttl)
+        .map_err(|err| {
+            tracing::error!("signing an access token: {err:#}");
+            server_error("could not sign a token")
+        })
+}
+
+/// Answers with an access token and, for a new sign-in (`family`), the
+/// first refresh token of a family started for it.
 fn issue(issuer: &Issuer, grant: &Grant, family: Option<String>) -> Result<Response, OAuthError> {
-    let ttl = issuer.settings.access_token_ttl;
-    let access = issuer.access_token(grant, ttl).map_err(|err| {
-        tracing::error!("signing an access token: {err:#}");
-        OAuthError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "could not sign a token",
-        )
-    })?;
+    let access = access_token(issuer, grant)?;
+    let refresh = match family {
+        None => None,
+        Some(family_id) => {
+            let secret = store::random_secret();
+            let family = Family {
+                client_id: grant.client_id.clone(),
+                subject: grant.subject.clone(),
+                scopes: grant.scopes.clone(),
+                groups: grant.groups.clone(),
+                expires: store::now() + issuer.settings.refresh_token_ttl.as_secs(),
+                current_sha256: store::sha256_hex(&secret),
+            };
+            if let Err(err) = issuer.store.create_family(&family_id, family) {
+                tracing::error!("saving a refresh token: {err}");
+                return Err(server_error("could not save the sign-in"));
+            }
+            Some(format!("{family_id}.{secret}"))
+        }
+    };
+    Ok(respond(issuer, grant, access, refresh))
+}
+
+fn respond(issuer: &Issuer, grant: &Grant, access: String, refresh: Option<String>) -> Response {
     let mut body = json!({
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": ttl.as_secs(),
+        "expires_in": issuer.settings.access_token_ttl.as_secs(),
         "scope": grant.scopes.join(" "),
     });
-    if let Some(family_id) = family {
-        let secret = store::random_secret();
-        let expires = store::now() + issuer.settings.refresh_token_ttl.as_secs();
-        let now = store::now();
-        let update = issuer.store.update(|s| {
-            // The client completed a sign-in (or refreshed): a dynamic one
-            // is in use and does not expire for a while.
-            if let Some(client) = s.clients.get_mut(&grant.client_id)
-                && client.dynamic
-            {
-                client.last_used = Some(now);
-            }
-            let entry = s
-                .families
-                .entry(family_id.clone())
-                .or_insert_with(|| Family {
-                    client_id: grant.client_id.clone(),
-                    subject: grant.subject.clone(),
-                    scopes: grant.scopes.clone(),
-                    groups: grant.groups.clone(),
-                    expires,
-                    current_sha256: String::new(),
-                });
-            entry.current_sha256 = store::sha256_hex(&secret);
-        });
-        if let Err(err) = update {
-            tracing::error!("saving a refresh token: {err}");
-            return Err(OAuthError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "could not save the sign-in",
-            ));
-        }
-        body["refresh_token"] = json!(format!("{family_id}.{secret}"));
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh);
     }
     issuer.security_event(
         Event::TokenIssued,
@@ -415,7 +445,7 @@ fn issue(issuer: &Issuer, grant: &Grant, family: Option<String>) -> Result<Respo
         Some(&grant.client_id),
         format!("scope {:?}", grant.scopes.join(" ")),
     );
-    Ok((
+    (
         StatusCode::OK,
         [
             (header::CACHE_CONTROL, "no-store"),
@@ -423,7 +453,7 @@ fn issue(issuer: &Issuer, grant: &Grant, family: Option<String>) -> Result<Respo
         ],
         axum::Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// RFC 7009: a refresh token of the calling client ends its whole sign-in.
@@ -443,22 +473,21 @@ pub(super) async fn revoke(
         Err(error) => return error.into_response(),
     };
     if let Some((family_id, _)) = token.split_once('.') {
-        let owned = issuer
+        match issuer
             .store
-            .read(|s| {
-                s.families
-                    .get(family_id)
-                    .map(|f| f.client_id == client.client_id)
-            })
-            .unwrap_or(false);
-        if owned {
-            let _ = issuer.store.update(|s| s.families.remove(family_id));
-            issuer.security_event(
+            .revoke_family(family_id, Some(&client.client_id))
+        {
+            Ok(true) => issuer.security_event(
                 Event::TokenRevoked,
                 None,
                 Some(&client.client_id),
                 "refresh token revoked".into(),
-            );
+            ),
+            Ok(false) => {}
+            Err(err) => {
+                tracing::error!("revoking a refresh token: {err}");
+                return server_error("could not revoke the token").into_response();
+            }
         }
     }
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()

@@ -1,6 +1,8 @@
 //! The people who may sign in at `/authorize`: `<data_dir>/auth/users.toml`,
 //! names with argon2id password hashes, managed by `toolhost user add`.
-//! The file is read at each sign-in, so adding a user needs no restart.
+//! The file is read at each sign-in, refresh and use of a browser session,
+//! so adding, removing or regrouping a user needs no restart and takes
+//! effect at once for every sign-in of theirs.
 
 use std::path::{Path, PathBuf};
 
@@ -101,6 +103,11 @@ pub fn upsert(
     })
 }
 
+/// The user named `name`, if the file lists them.
+pub fn find(path: &Path, name: &str) -> Result<Option<User>, UsersError> {
+    Ok(load(path)?.users.into_iter().find(|u| u.name == name))
+}
+
 /// The user, if `name` exists and `password` is theirs. Takes the same time
 /// (one argon2 run) whether or not the name exists, so timing does not
 /// reveal which names do.
@@ -138,6 +145,11 @@ mod tests {
                 .expect("check")
                 .is_none()
         );
+        assert_eq!(
+            find(&path, "alice").expect("find").map(|u| u.groups),
+            Some(vec!["dev".to_string()])
+        );
+        assert!(find(&path, "bob").expect("find").is_none());
         assert!(matches!(
             upsert(&path, "a b", "x", vec![]),
             Err(UsersError::BadName)
