@@ -5,6 +5,9 @@
 //! - `cargo xtask test`: build plugins and fixtures, then run every test.
 //! - `cargo xtask plugins`: build the bundled plugins into `target/plugins/`.
 //! - `cargo xtask bench`: build release and run the benchmark.
+//! - `cargo xtask fuzz [--seconds N] [TARGET]`: fuzz each target for N s (60).
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +43,7 @@ const FIXTURES: &[(&str, &str, &str)] = &[
 ];
 
 fn main() -> anyhow::Result<()> {
+    fuzz::wrap_rustc_if_asked()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
     std::env::set_current_dir(&root).context("entering the project root")?;
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut cargo)
         }
         "test" => test(&root, rest),
+        "fuzz" => fuzz::fuzz(&root, rest),
         "bench" => {
             build_guests(&root, BUNDLED, "plugins")?;
             run(cargo().args([
@@ -91,7 +96,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut bench)
         }
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <plugins|run|test|bench> [args]");
+            println!("usage: cargo xtask <plugins|run|test|bench|fuzz> [args]");
             Ok(())
         }
         other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),
@@ -127,7 +132,10 @@ fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
         .current_dir(root.join("plugins"))
         .env("CARGO_TARGET_DIR", root.join("target/guest-native"))
         .args(["test", "--workspace", "--quiet"]);
-    run(&mut guest_tests)
+    run(&mut guest_tests)?;
+    // A smoke run of every fuzz target: the harness builds and the seeds
+    // and a few seconds of mutations find nothing.
+    fuzz::fuzz(root, &["--seconds".to_string(), "5".to_string()])
 }
 
 /// Builds the listed guest packages for `wasm32-wasip2` and copies each

@@ -38,6 +38,8 @@ use crate::audit::{AuditNote, AuditSink};
 use crate::config::{AuthMode, Config};
 use crate::limits::ClientIp;
 use verify::{KeySource, Verifier};
+#[cfg(feature = "fuzzing")]
+pub(crate) use verify::peek_header;
 
 /// The scopes this server knows, as advertised in metadata and challenges.
 pub const SCOPES: &str = "read write";
