@@ -68,7 +68,10 @@ pub fn network_entries(entries: &[String]) {
         };
         assert_eq!(&reparsed, rule, "{printed:?} does not round-trip");
         if let Some(target) = rule.exact_target() {
-            assert!(rule.matches(&target), "{rule} does not match its own destination");
+            assert!(
+                rule.matches(&target),
+                "{rule} does not match its own destination"
+            );
         }
         for target in &targets {
             let _ = rule.matches(target);

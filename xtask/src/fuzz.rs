@@ -84,7 +84,10 @@ pub(crate) fn fuzz(root: &Path, rest: &[String]) -> anyhow::Result<()> {
                     format!("fuzz_{name}")
                 };
                 if !TARGETS.contains(&name.as_str()) {
-                    bail!("unknown fuzz target {name:?}; targets: {}", TARGETS.join(", "));
+                    bail!(
+                        "unknown fuzz target {name:?}; targets: {}",
+                        TARGETS.join(", ")
+                    );
                 }
                 chosen.push(name);
             }

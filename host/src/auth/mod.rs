@@ -37,9 +37,9 @@ pub use principal::{Principal, SCOPE_READ, SCOPE_WRITE};
 use crate::audit::{AuditNote, AuditSink};
 use crate::config::{AuthMode, Config};
 use crate::limits::ClientIp;
-use verify::{KeySource, Verifier};
 #[cfg(feature = "fuzzing")]
 pub(crate) use verify::peek_header;
+use verify::{KeySource, Verifier};
 
 /// The scopes this server knows, as advertised in metadata and challenges.
 pub const SCOPES: &str = "read write";

@@ -73,10 +73,8 @@ pub(crate) fn check_text(text: &str) -> Result<(), String> {
     let sidecar: Sidecar = toml::from_str(text).map_err(|e| e.to_string())?;
     let policy = crate::config::PluginPolicy::default();
     sidecar.limits(&crate::config::PluginLimits::default(), &policy)?;
-    sidecar.network_with(
-        &policy,
-        &|_| Some("placeholder".to_string()),
-        &|_| Err("no files while fuzzing".to_string()),
-    )?;
+    sidecar.network_with(&policy, &|_| Some("placeholder".to_string()), &|_| {
+        Err("no files while fuzzing".to_string())
+    })?;
     Ok(())
 }
