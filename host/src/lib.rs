@@ -10,6 +10,9 @@ pub mod cli;
 pub mod client;
 pub mod config;
 mod cors;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;

@@ -724,6 +724,14 @@ pub(crate) fn tool_names(list: &Value) -> Vec<String> {
 pub(crate) async fn tls_stream(
     server: &Server,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    tls_stream_alpn(server, b"http/1.1").await
+}
+
+/// A raw TLS 1.3 connection to `server` that offers only `alpn`.
+pub(crate) async fn tls_stream_alpn(
+    server: &Server,
+    alpn: &[u8],
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     install_crypto();
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&server.cert_path)?;
@@ -733,7 +741,7 @@ pub(crate) async fn tls_stream(
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     let addr = server
         .url
         .trim_start_matches("https://")

@@ -263,3 +263,61 @@ async fn a_body_that_drips_gets_408_and_an_idle_connection_closes() -> anyhow::R
     );
     Ok(())
 }
+
+/// Keep-alive pings are not use: an HTTP/2 client that opens a connection
+/// and only pings (as hyper and most clients do when idle) must still be
+/// closed at the idle timeout, or idle connections could hold every slot.
+#[tokio::test]
+async fn an_http2_connection_that_only_pings_is_closed_when_idle() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .config("[server]\nidle_timeout_ms = 800")
+        .start()
+        .await?;
+    let tls = crate::harness::tls_stream_alpn(&server, b"h2").await?;
+    anyhow::ensure!(
+        tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        "the server did not pick h2"
+    );
+    let (requests, mut connection) = h2::client::handshake(tls).await?;
+    let mut ping_pong = connection.ping_pong().context("ping handle")?;
+    let closed = tokio::spawn(connection);
+    // One real exchange first: a finished response must stop counting as use.
+    let mut requests = requests.ready().await?;
+    let request = http::Request::get("https://localhost/healthz").body(())?;
+    let (response, _) = requests.send_request(request, true)?;
+    let response = response.await?;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    while let Some(chunk) = body.data().await {
+        chunk?;
+    }
+    let started = std::time::Instant::now();
+    let pinging = async {
+        let mut answered = 0u32;
+        loop {
+            if ping_pong.ping(h2::Ping::opaque()).await.is_err() {
+                return answered;
+            }
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    };
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::select! {
+            answered = pinging => answered,
+            _ = closed => 0,
+        }
+    })
+    .await;
+    let closed_after = started.elapsed();
+    assert!(
+        answered.is_ok(),
+        "a connection that only pinged stayed open for {closed_after:?}"
+    );
+    assert!(
+        closed_after >= Duration::from_millis(600),
+        "closed after {closed_after:?}, before the idle timeout"
+    );
+    Ok(())
+}

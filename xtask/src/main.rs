@@ -7,6 +7,9 @@
 //! - `cargo xtask bench`: build release and run the benchmark.
 //! - `cargo xtask lint`: `cargo fmt --check` and `clippy -D warnings` over
 //!   every workspace (host, guest plugins, test fixtures).
+//! - `cargo xtask fuzz [--seconds N] [TARGET]`: fuzz each target for N s (60).
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +45,7 @@ const FIXTURES: &[(&str, &str, &str)] = &[
 ];
 
 fn main() -> anyhow::Result<()> {
+    fuzz::wrap_rustc_if_asked()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
     std::env::set_current_dir(&root).context("entering the project root")?;
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         }
         "test" => test(&root, rest),
         "lint" => lint(&root),
+        "fuzz" => fuzz::fuzz(&root, rest),
         "bench" => {
             build_guests(&root, BUNDLED, "plugins")?;
             run(cargo().args([
@@ -94,7 +99,7 @@ fn main() -> anyhow::Result<()> {
             run(&mut bench)
         }
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <plugins|run|test|bench|lint> [args]");
+            println!("usage: cargo xtask <plugins|run|test|bench|lint|fuzz> [args]");
             Ok(())
         }
         other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),

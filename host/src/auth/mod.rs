@@ -37,6 +37,8 @@ pub use principal::{Principal, SCOPE_READ, SCOPE_WRITE};
 use crate::audit::{AuditNote, AuditSink};
 use crate::config::{AuthMode, Config};
 use crate::limits::ClientIp;
+#[cfg(feature = "fuzzing")]
+pub(crate) use verify::peek_header;
 use verify::{KeySource, Verifier};
 
 /// The scopes this server knows, as advertised in metadata and challenges.

@@ -216,7 +216,7 @@ impl Verifier {
 
 /// Reads `alg` and `kid` from the header before trusting anything, so an
 /// unacceptable algorithm is named rather than reported as garbage.
-fn peek_header(token: &str) -> Result<(String, Option<String>), TokenError> {
+pub(crate) fn peek_header(token: &str) -> Result<(String, Option<String>), TokenError> {
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -30,6 +30,10 @@ use crate::limits::RateTable;
 use crate::plugins::{LoadedPlugin, Registry, Runtime, ToolSpec};
 
 pub(crate) use transport::json_response;
+#[cfg(feature = "fuzzing")]
+pub(crate) use {
+    jsonrpc::Message, jsonrpc::parse_message, stateless::validate as validate_stateless,
+};
 
 /// Everything `/mcp` handlers share; lives as long as the server.
 pub struct McpState {

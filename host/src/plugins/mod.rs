@@ -41,6 +41,11 @@ pub use load::{LoadError, LoadedPlugin, ToolSpec, check};
 pub(crate) use network::{AddressClass, classify as classify_address};
 pub use registry::{PluginSet, Registry, RegistryError, ReloadReport, reload_dir};
 pub use store::{EVENT_QUEUE, LogLevel, PluginEvent};
+#[cfg(feature = "fuzzing")]
+pub(crate) use {
+    network::{AllowRule, DenyList},
+    sidecar::check_text as check_sidecar,
+};
 
 /// Process-lifetime plugin machinery, shared by every generation.
 pub struct Runtime {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use timeouts::{ActiveIo, Activity, DeadlineBody};
+use timeouts::{Activity, DeadlineBody, InUseBody};
 
 /// How long open connections get to finish after shutdown is requested.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,7 +37,8 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// Deadline for a whole request body, from its head.
     pub body_timeout: Duration,
-    /// A connection that moved no byte for this long is closed gracefully.
+    /// A connection with no request in flight for this long is closed
+    /// gracefully (HTTP/2 pings are not requests).
     pub idle_timeout: Duration,
     /// Connections open at once; accepting pauses at the cap.
     pub max_connections: usize,
@@ -143,14 +144,27 @@ async fn serve_connection<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        if let Some(identity) = &identity {
-            req.extensions_mut().insert(identity.clone());
-        }
-        app.clone()
-            .oneshot(req.map(|body| Body::new(DeadlineBody::new(body, timeouts.body))))
-    });
+    let activity = Activity::new();
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            // In use from the head until the response body is sent.
+            let in_use = activity.begin();
+            req.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(identity) = &identity {
+                req.extensions_mut().insert(identity.clone());
+            }
+            let response = app
+                .clone()
+                .oneshot(req.map(|body| Body::new(DeadlineBody::new(body, timeouts.body))));
+            async move {
+                let response = response.await?;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| Body::new(InUseBody::new(body, in_use))),
+                )
+            }
+        })
+    };
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -161,8 +175,6 @@ async fn serve_connection<I>(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let activity = Activity::new();
-    let io = ActiveIo::new(io, activity.clone());
     let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     let stopping = async {
@@ -177,8 +189,9 @@ async fn serve_connection<I>(
             return;
         }
         () = activity.idle_for(timeouts.idle) => {
-            // Graceful: a response still being computed (a long tool call
-            // that has sent nothing yet) is finished, not cut.
+            // No request is in flight (a long tool call or an open event
+            // stream is use, however quiet). Graceful: HTTP/2 peers get a
+            // GOAWAY, and a request that raced in is still answered.
             tracing::debug!(%peer, "closing an idle connection");
             conn.as_mut().graceful_shutdown();
         }

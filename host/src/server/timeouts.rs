@@ -1,19 +1,19 @@
 //! Deadlines the socket enforces besides hyper's header timeout: a whole
 //! request body must arrive within one deadline (a client dripping a byte
 //! every few seconds would otherwise hold a connection and a task
-//! forever), and a connection with no traffic in either direction is
-//! closed gracefully after the idle timeout (HTTP/2 connections otherwise
-//! stay open for as long as the peer answers pings).
+//! forever), and a connection with no request in flight is closed
+//! gracefully after the idle timeout. Idleness is judged by requests, not
+//! socket bytes: an HTTP/2 peer that only pings is idle.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 /// The error a body yields when its deadline passes.
@@ -78,30 +78,64 @@ where
     }
 }
 
-/// When a connection last moved a byte, in milliseconds since it opened.
+/// Whether a connection is in use: requests in flight (from the arrival of
+/// a request head to the end of its response body) and when the last one
+/// finished. Bytes on the socket are deliberately not counted: HTTP/2
+/// keep-alive PINGs and their answers, WINDOW_UPDATEs and SETTINGS would
+/// otherwise keep a connection that serves nothing open for ever.
 #[derive(Clone)]
 pub(super) struct Activity {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     opened: Instant,
-    last_ms: Arc<AtomicU64>,
+    in_flight: AtomicUsize,
+    /// When the last request finished, in milliseconds since `opened`.
+    last_ms: AtomicU64,
+    /// Signalled when the last request in flight finishes.
+    quiet: Notify,
 }
 
 impl Activity {
     pub(super) fn new() -> Activity {
         Activity {
-            opened: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
+            shared: Arc::new(Shared {
+                opened: Instant::now(),
+                in_flight: AtomicUsize::new(0),
+                last_ms: AtomicU64::new(0),
+                quiet: Notify::new(),
+            }),
         }
     }
 
-    fn touch(&self) {
-        let ms = self.opened.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
+    /// Marks a request as in flight until the returned guard is dropped.
+    pub(super) fn begin(&self) -> InUse {
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        InUse(self.clone())
     }
 
-    /// Resolves once no byte has moved for `limit`.
+    fn finish(&self) {
+        let ms = self.shared.opened.elapsed().as_millis() as u64;
+        self.shared.last_ms.store(ms, Ordering::SeqCst);
+        if self.shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.shared.quiet.notify_waiters();
+        }
+    }
+
+    /// Resolves once no request has been in flight for `limit`.
     pub(super) async fn idle_for(&self, limit: Duration) {
         loop {
-            let last = self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let quiet = self.shared.quiet.notified();
+            let mut quiet = std::pin::pin!(quiet);
+            // Registered before the check, so a finish in between still wakes us.
+            quiet.as_mut().enable();
+            if self.shared.in_flight.load(Ordering::SeqCst) > 0 {
+                quiet.await;
+                continue;
+            }
+            let last = self.shared.opened
+                + Duration::from_millis(self.shared.last_ms.load(Ordering::SeqCst));
             let due = last + limit;
             if Instant::now() >= due {
                 return;
@@ -111,68 +145,48 @@ impl Activity {
     }
 }
 
-/// A connection's byte stream, recording activity on every read and write.
-pub(super) struct ActiveIo<I> {
-    inner: I,
-    activity: Activity,
-}
+/// One request in flight; finishing it is dropping it.
+pub(super) struct InUse(Activity);
 
-impl<I> ActiveIo<I> {
-    pub(super) fn new(inner: I, activity: Activity) -> ActiveIo<I> {
-        ActiveIo { inner, activity }
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.0.finish();
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for ActiveIo<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
+/// A response body that keeps its request in flight until the body has
+/// been sent (or the stream was reset and hyper dropped it).
+pub(super) struct InUseBody<B> {
+    inner: B,
+    _in_use: InUse,
+}
+
+impl<B> InUseBody<B> {
+    pub(super) fn new(inner: B, in_use: InUse) -> InUseBody<B> {
+        InUseBody {
+            inner,
+            _in_use: in_use,
         }
-        polled
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for ActiveIo<I> {
-    fn poll_write(
+impl<B: Body + Unpin> Body for InUseBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        polled
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        polled
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
     }
 
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -205,13 +219,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn idleness_counts_from_the_last_byte() {
+    async fn idleness_counts_from_the_end_of_the_last_request() {
         let activity = Activity::new();
+        let in_use = activity.begin();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        activity.touch();
-        let touched = Instant::now();
+        drop(in_use);
+        let finished = Instant::now();
         activity.idle_for(Duration::from_millis(60)).await;
-        // From the touch, not from the opening 50 ms earlier.
-        assert!(touched.elapsed() >= Duration::from_millis(55));
+        // From the finish, not from the opening 50 ms earlier.
+        assert!(finished.elapsed() >= Duration::from_millis(55));
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_idle() {
+        let activity = Activity::new();
+        let in_use = activity.begin();
+        let idle = activity.idle_for(Duration::from_millis(20));
+        let mut idle = std::pin::pin!(idle);
+        let waited = tokio::time::timeout(Duration::from_millis(150), idle.as_mut()).await;
+        assert!(waited.is_err(), "idle while a request was in flight");
+        drop(in_use);
+        let finished = Instant::now();
+        idle.await;
+        assert!(finished.elapsed() >= Duration::from_millis(15));
+    }
+
+    #[tokio::test]
+    async fn a_response_body_keeps_its_request_in_flight() {
+        let activity = Activity::new();
+        let body = InUseBody::new(Full::new(Bytes::from_static(b"ok")), activity.begin());
+        assert_eq!(activity.shared.in_flight.load(Ordering::SeqCst), 1);
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert_eq!(&bytes[..], b"ok");
+        assert_eq!(activity.shared.in_flight.load(Ordering::SeqCst), 0);
     }
 }

@@ -64,3 +64,17 @@ pub(crate) fn read(wasm_path: &Path) -> Result<(Sidecar, Option<Vec<u8>>), Strin
         toml::from_str(text).map_err(|e| format!("invalid sidecar {}: {e}", path.display()))?;
     Ok((sidecar, Some(bytes)))
 }
+
+/// Parses sidecar text and builds its limits and network grant as loading
+/// does, under the default policy, with every environment variable set to a
+/// placeholder and no file readable (so nothing of the host leaks in).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_text(text: &str) -> Result<(), String> {
+    let sidecar: Sidecar = toml::from_str(text).map_err(|e| e.to_string())?;
+    let policy = crate::config::PluginPolicy::default();
+    sidecar.limits(&crate::config::PluginLimits::default(), &policy)?;
+    sidecar.network_with(&policy, &|_| Some("placeholder".to_string()), &|_| {
+        Err("no files while fuzzing".to_string())
+    })?;
+    Ok(())
+}

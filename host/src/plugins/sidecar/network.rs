@@ -35,7 +35,7 @@ impl Sidecar {
         self.network_with(policy, &env, &read_secret_file)
     }
 
-    fn network_with(
+    pub(super) fn network_with(
         &self,
         policy: &PluginPolicy,
         env: &dyn Fn(&str) -> Option<String>,
