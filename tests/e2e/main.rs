@@ -2,15 +2,18 @@
 //! over real TLS and talks to it as an MCP client would.
 //!
 //! Artefacts come from `cargo xtask test`: `TOOLHOST_BIN`, `TOOLHOST_PLUGINS`
-//! (bundled plugins) and `TOOLHOST_TEST_PLUGINS` (fixtures in `tests/plugins`).
+//! (the plugins `cargo xtask run` serves) and `TOOLHOST_TEST_PLUGINS` (fixtures:
+//! `tests/plugins` and the conformance suite's tools).
 
 mod audit;
 mod auth;
 mod bad_input;
+mod browser;
 mod cli;
 mod conformance;
 mod external_idp;
 mod faults;
+mod first_run;
 mod github;
 mod harness;
 mod interop;
