@@ -7,6 +7,8 @@
 // Usage: node consent.mjs AUTHORIZE_URL REDIRECT_URI USER PASSWORD SCREENSHOT [EXPECTED_TEXT...]
 // Prints `OK code=CODE` on success; anything else is a failure, explained.
 
+import http from 'node:http';
+
 import { chromium } from 'playwright-core';
 
 const [authorizeUrl, redirectUri, user, password, screenshot, ...expected] = process.argv.slice(2);
@@ -15,6 +17,7 @@ if (!screenshot) {
     process.exit(2);
 }
 
+const cleanups = [];
 const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -24,13 +27,20 @@ try {
     // The test server's certificate is self-signed and generated per run.
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 720 } });
     const page = await context.newPage();
-    // Nothing listens on the application's redirect URI: catch the
-    // browser's arrival there instead.
+    // The application's end of the redirect: a loopback listener, as a
+    // native MCP client has.
     let arrived = null;
-    await page.route(`${redirectUri}**`, (route) => {
-        arrived = route.request().url();
-        route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the application' });
+    const target = new URL(redirectUri);
+    const listener = http.createServer((req, res) => {
+        arrived = new URL(req.url, redirectUri).toString();
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('back at the application');
     });
+    await new Promise((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen(Number(target.port), target.hostname, resolve);
+    });
+    cleanups.push(() => listener.close());
     const response = await page.goto(authorizeUrl);
     if (!response || response.status() !== 200) {
         throw new Error(`the authorize page answered ${response && response.status()}`);
@@ -55,4 +65,5 @@ try {
     console.log(`OK code=${code} state=${back.searchParams.get('state') || ''}`);
 } finally {
     await browser.close();
+    cleanups.forEach((cleanup) => cleanup());
 }

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::harness::{Server, Setup, artefact_dir, client_builder, workspace_root};
 
 const CLIENT_NAME: &str = "Consent <Check> App";
+/// Nothing listens here during the HTTP-only test.
 const REDIRECT: &str = "http://127.0.0.1:50124/callback";
 
 /// devtools (all read-only) and the GitHub plugin (reads and changes), so
@@ -65,7 +66,10 @@ async fn expected(server: &Server) -> anyhow::Result<Expected> {
 }
 
 /// Registers a public client and returns the authorize URL and PKCE verifier.
-async fn authorize_url(server: &Server) -> anyhow::Result<(String, String, String)> {
+async fn authorize_url(
+    server: &Server,
+    redirect: &str,
+) -> anyhow::Result<(String, String, String)> {
     let base = server.url.trim_end_matches("/mcp");
     let http = client_builder(&server.cert_path, None)?
         .timeout(Duration::from_secs(30))
@@ -73,7 +77,7 @@ async fn authorize_url(server: &Server) -> anyhow::Result<(String, String, Strin
     let client: Value = http
         .post(format!("{base}/register"))
         .json(&json!({
-            "client_name": CLIENT_NAME, "redirect_uris": [REDIRECT],
+            "client_name": CLIENT_NAME, "redirect_uris": [redirect],
             "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none",
         }))
         .send()
@@ -89,7 +93,7 @@ async fn authorize_url(server: &Server) -> anyhow::Result<(String, String, Strin
     let escape = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
     let url = format!(
         "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&state=st&scope=read+write",
-        escape(REDIRECT)
+        escape(redirect)
     );
     Ok((url, client_id, verifier))
 }
@@ -99,7 +103,7 @@ async fn the_consent_page_says_what_each_scope_allows() -> anyhow::Result<()> {
     let server = start().await?;
     let want = expected(&server).await?;
     assert!(want.read_only > 0 && want.changing > 0);
-    let (url, _, _) = authorize_url(&server).await?;
+    let (url, _, _) = authorize_url(&server, REDIRECT).await?;
     let http = client_builder(&server.cert_path, None)?.build()?;
     let html = http.get(&url).send().await?.text().await?;
     for needle in [
@@ -130,7 +134,12 @@ async fn consent_in_a_real_browser() -> anyhow::Result<()> {
     );
     let server = start().await?;
     let want = expected(&server).await?;
-    let (url, client_id, verifier) = authorize_url(&server).await?;
+    // The script listens there for the browser's return, as a native app does.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let (url, client_id, verifier) = authorize_url(&server, &redirect).await?;
     let artefacts = workspace_root().join("target/test-artefacts");
     std::fs::create_dir_all(&artefacts)?;
     let screenshot = artefacts.join("consent.png");
@@ -147,16 +156,17 @@ async fn consent_in_a_real_browser() -> anyhow::Result<()> {
         ),
         format!("{CLIENT_NAME} asks to use this server's tools as you"),
         "your browser returns to 127.0.0.1".to_string(),
-        REDIRECT.to_string(),
+        redirect.clone(),
     ];
     let output = tokio::task::spawn_blocking({
         let dir = dir.clone();
         let screenshot = screenshot.clone();
+        let redirect = redirect.clone();
         move || {
             Command::new("node")
                 .current_dir(&dir)
                 .arg("consent.mjs")
-                .args([url.as_str(), REDIRECT, "admin", password.as_str()])
+                .args([url.as_str(), redirect.as_str(), "admin", password.as_str()])
                 .arg(&screenshot)
                 .args(&expected_text)
                 .output()
@@ -189,7 +199,7 @@ async fn consent_in_a_real_browser() -> anyhow::Result<()> {
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", REDIRECT),
+            ("redirect_uri", redirect.as_str()),
             ("client_id", client_id.as_str()),
             ("code_verifier", verifier.as_str()),
         ])
