@@ -208,8 +208,8 @@ mod tests {
     fn fits_one_screen_and_ends_with_next_steps() {
         let cert = cert();
         let moved = MetricsLine::Moved {
-            wanted: "127.0.0.1:9464".parse().unwrap(),
-            at: "127.0.0.1:40000".parse().unwrap(),
+            wanted: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            at: SocketAddr::from(([127, 0, 0, 1], 40000)),
         };
         let lines = lines(&facts(&cert, moved, "https://tools.example.com"));
         assert!(
@@ -245,8 +245,8 @@ mod tests {
     #[test]
     fn metrics_line_says_where_and_why() {
         let cert = cert();
-        let wanted: SocketAddr = "127.0.0.1:9464".parse().unwrap();
-        let at: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let wanted: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9464));
+        let at: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 40000));
         let moved = lines(&facts(
             &cert,
             MetricsLine::Moved { wanted, at },
