@@ -31,7 +31,7 @@ use crate::mcp::{Kind, Target, Tool};
 use crate::report::{FrontDoor, Level, ManyCalls, Report, Setting};
 use crate::server::{Setup, Toolhost};
 
-/// Bundled plugins the server is started with.
+/// Plugins the server is started with (the product and the conformance fixtures).
 const PLUGINS: &[&str] = &["devtools", "conformance"];
 
 /// Configuration every toolhost start gets, before `--server-env`: the
@@ -111,7 +111,8 @@ struct Args {
     /// The release `toolhost` binary.
     #[arg(long, env = "TOOLHOST_BIN")]
     bin: Option<PathBuf>,
-    /// Directory holding devtools.wasm and conformance.wasm.
+    /// Directory holding devtools.wasm and conformance.wasm (`cargo xtask
+    /// bench` assembles `target/bench-plugins`).
     #[arg(long, env = "TOOLHOST_PLUGINS")]
     plugins: Option<PathBuf>,
     /// Where to write the JSON results.
@@ -505,7 +506,7 @@ fn prepare(args: &Args, root: &Path) -> anyhow::Result<Setup> {
     let source = args
         .plugins
         .clone()
-        .unwrap_or_else(|| root.join("target/plugins"));
+        .unwrap_or_else(|| root.join("target/bench-plugins"));
     let work = root.join("target/bench/work");
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;

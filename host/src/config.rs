@@ -183,15 +183,28 @@ mod duration_text {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Where `/metrics` (and `/readyz`) listen; `false`-like `enabled = false` turns it off.
-    pub listen: SocketAddr,
+    /// Where `/metrics` (and `/readyz`) listen; `enabled = false` turns it
+    /// off. `None` is the default, [`MetricsConfig::DEFAULT_LISTEN`]: a
+    /// second server on the machine may hold it, and then this one moves to
+    /// a free port instead of failing; an address set explicitly must bind.
+    pub listen: Option<SocketAddr>,
     pub enabled: bool,
+}
+
+impl MetricsConfig {
+    pub const DEFAULT_LISTEN: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
+
+    /// The address to bind first.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.unwrap_or(Self::DEFAULT_LISTEN)
+    }
 }
 
 impl Default for MetricsConfig {
     fn default() -> MetricsConfig {
         MetricsConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            listen: None,
             enabled: true,
         }
     }

@@ -73,7 +73,7 @@ fn credentials_file() -> PathBuf {
 async fn a_service_signs_in_lists_and_calls() -> anyhow::Result<()> {
     let server = Setup::new()
         .bundled("devtools")
-        .bundled("conformance")
+        .fixture("conformance")
         .start()
         .await?;
     let (id, secret) = server.add_client("cli-service", "read write")?;

@@ -21,7 +21,7 @@ async fn run_suite(requirements: &str) -> anyhow::Result<()> {
     // The suite's server scenarios send no credentials, so this server runs
     // with auth off (allowed on loopback only); auth has its own tests.
     let server = Setup::new()
-        .bundled("conformance")
+        .fixture("conformance")
         .config("[auth]\nmode = \"off\"")
         .start()
         .await?;

@@ -28,15 +28,16 @@ pub(crate) struct Server {
     pub(crate) token: Option<String>,
     child: Child,
     stderr_log: PathBuf,
-    /// Everything the server printed on stdout (the banner).
-    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Everything the server printed on stdout (the banner), and a signal
+    /// for each new line.
+    stdout: std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>,
 }
 
 /// What a test server should serve.
 pub(crate) struct Setup {
-    /// Bundled plugins by name (`devtools`, `conformance`).
+    /// Bundled plugins by name (`devtools`).
     pub(crate) bundled: Vec<&'static str>,
-    /// Test fixtures by name (`hostile`, `collide`, …).
+    /// Test fixtures by name (`conformance`, `hostile`, `collide`, …).
     pub(crate) fixtures: Vec<&'static str>,
     /// Extra TOML config.
     pub(crate) config: String,
@@ -210,17 +211,25 @@ impl Server {
             .with_context(|| format!("starting {}", toolhost_bin().display()))?;
         let stdout = child.stdout.take().context("child stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
-        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let printed =
+            std::sync::Arc::new((std::sync::Mutex::new(Vec::new()), std::sync::Condvar::new()));
         let lines = printed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(mut lines) = lines.lock() {
-                    lines.push(line.clone());
+                if let Ok(mut printed) = lines.0.lock() {
+                    printed.push(line.clone());
+                    lines.1.notify_all();
                 }
                 if let Some(url) = line.strip_prefix("toolhost listening on ") {
                     let _ = tx.send(url.to_string());
                 }
-                if let Some(url) = line.trim().strip_prefix("metrics: ") {
+                // `metrics: URL`, maybe followed by why it is not the default.
+                if let Some(url) = line
+                    .trim()
+                    .strip_prefix("metrics: ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .filter(|url| url.starts_with("http"))
+                {
                     let _ = tx.send(format!("metrics {url}"));
                 }
                 if line.trim().starts_with("certificate (")
@@ -326,11 +335,27 @@ impl Server {
 
     /// The rest of the first stdout line containing `marker`, after it.
     pub(crate) fn stdout_line(&self, marker: &str) -> Option<String> {
-        let lines = self.stdout.lock().ok()?;
+        let lines = self.stdout.0.lock().ok()?;
         lines.iter().find_map(|line| {
             line.find(marker)
                 .map(|at| line[at + marker.len()..].to_string())
         })
+    }
+
+    /// Every stdout line so far, once one starting with `prefix` has been
+    /// printed (waiting up to `timeout` for it); `None` if it never was.
+    pub(crate) fn stdout_through(&self, prefix: &str, timeout: Duration) -> Option<Vec<String>> {
+        let (lines, printed) = &*self.stdout;
+        let guard = lines.lock().ok()?;
+        let (guard, _) = printed
+            .wait_timeout_while(guard, timeout, |lines| {
+                !lines.iter().any(|l| l.starts_with(prefix))
+            })
+            .ok()?;
+        guard
+            .iter()
+            .any(|l| l.starts_with(prefix))
+            .then(|| guard.clone())
     }
 
     /// Whether the process is still running.

@@ -30,7 +30,7 @@ fn interop_dir() -> PathBuf {
 
 async fn start() -> anyhow::Result<Server> {
     Setup::new()
-        .bundled("conformance")
+        .fixture("conformance")
         .bundled("devtools")
         .start()
         .await

@@ -2,17 +2,20 @@
 //! over real TLS and talks to it as an MCP client would.
 //!
 //! Artefacts come from `cargo xtask test`: `TOOLHOST_BIN`, `TOOLHOST_PLUGINS`
-//! (bundled plugins) and `TOOLHOST_TEST_PLUGINS` (fixtures in `tests/plugins`).
+//! (the plugins `cargo xtask run` serves) and `TOOLHOST_TEST_PLUGINS` (fixtures:
+//! `tests/plugins` and the conformance suite's tools).
 
 mod audit;
 mod auth;
 mod auth_abuse;
 mod auth_races;
 mod bad_input;
+mod browser;
 mod cli;
 mod conformance;
 mod external_idp;
 mod faults;
+mod first_run;
 mod github;
 mod guest_logs;
 mod harness;

@@ -301,7 +301,7 @@ async fn devtools_serve_real_work() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn tools_ask_the_client_over_the_call_stream() -> anyhow::Result<()> {
-    let server = Setup::new().bundled("conformance").start().await?;
+    let server = Setup::new().fixture("conformance").start().await?;
     let init = json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "e2e", "version": "1"}}

@@ -221,7 +221,7 @@ fn meta_with_caps(caps: Value) -> Value {
 
 #[tokio::test]
 async fn input_rounds_carry_sealed_state() -> anyhow::Result<()> {
-    let server = Setup::new().bundled("conformance").start().await?;
+    let server = Setup::new().fixture("conformance").start().await?;
     let tool = "test_input_required_result_multi_round";
     let caps = json!({"elicitation": {}});
     let first = send(
@@ -286,7 +286,7 @@ async fn input_rounds_carry_sealed_state() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn undeclared_capabilities_and_malformed_answers_are_refused() -> anyhow::Result<()> {
-    let server = Setup::new().bundled("conformance").start().await?;
+    let server = Setup::new().fixture("conformance").start().await?;
     let missing = send(
         &server,
         401,

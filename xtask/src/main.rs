@@ -16,11 +16,26 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Bundled plugins: (guest workspace dir, cargo package, installed name).
-const BUNDLED: &[(&str, &str, &str)] = &[
-    ("plugins", "toolhost-plugin-devtools", "devtools"),
-    ("plugins", "toolhost-plugin-conformance", "conformance"),
-];
+/// The plugins `cargo xtask run` serves, one name a line (`#` comments):
+/// kept in a file so the e2e test of a first run checks the same list.
+const SERVED: &str = include_str!("../served-plugins.txt");
+
+/// Bundled plugins: (guest workspace dir, cargo package, installed name),
+/// from [`SERVED`]; each lives in `plugins/NAME` as `toolhost-plugin-NAME`.
+fn bundled() -> Vec<(&'static str, String, String)> {
+    SERVED
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|name| {
+            (
+                "plugins",
+                format!("toolhost-plugin-{name}"),
+                name.to_string(),
+            )
+        })
+        .collect()
+}
 
 /// Plugins for outside services (GitHub, Jira): built into
 /// `target/integrations/`, not served by `cargo xtask run`, because each needs
@@ -31,7 +46,10 @@ const INTEGRATIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// Test fixtures: (guest workspace dir, cargo package, installed name).
+/// The conformance suite's tools are fixtures too: a client pointed at a
+/// first run should see the product, not `test_simple_text`.
 const FIXTURES: &[(&str, &str, &str)] = &[
+    ("plugins", "toolhost-plugin-conformance", "conformance"),
     ("tests/plugins", "toolhost-test-hostile", "hostile"),
     (
         "tests/plugins",
@@ -59,11 +77,11 @@ fn main() -> anyhow::Result<()> {
     };
     match command {
         "plugins" => {
-            build_guests(&root, BUNDLED, "plugins")?;
+            build_served(&root)?;
             build_guests(&root, INTEGRATIONS, "integrations")
         }
         "run" => {
-            build_guests(&root, BUNDLED, "plugins")?;
+            build_served(&root)?;
             let mut cargo = cargo();
             cargo.args([
                 "run",
@@ -83,7 +101,20 @@ fn main() -> anyhow::Result<()> {
         "lint" => lint(&root),
         "fuzz" => fuzz::fuzz(&root, rest),
         "bench" => {
-            build_guests(&root, BUNDLED, "plugins")?;
+            // The benchmark calls conformance tools too: it gets its own
+            // directory with both, leaving `target/plugins` the product.
+            build_served(&root)?;
+            build_guests(&root, FIXTURES, "test-plugins")?;
+            let bench_plugins = root.join("target/bench-plugins");
+            std::fs::create_dir_all(&bench_plugins)?;
+            for (dir, name) in [("plugins", "devtools"), ("test-plugins", "conformance")] {
+                let file = format!("{name}.wasm");
+                std::fs::copy(
+                    root.join("target").join(dir).join(&file),
+                    bench_plugins.join(&file),
+                )
+                .with_context(|| format!("copying {file} for the benchmark"))?;
+            }
             run(cargo().args([
                 "build",
                 "--release",
@@ -94,7 +125,7 @@ fn main() -> anyhow::Result<()> {
             ]))?;
             let mut bench = Command::new(root.join("target/release/toolhost-bench"));
             bench.env("TOOLHOST_BIN", root.join("target/release/toolhost"));
-            bench.env("TOOLHOST_PLUGINS", root.join("target/plugins"));
+            bench.env("TOOLHOST_PLUGINS", &bench_plugins);
             bench.args(rest);
             run(&mut bench)
         }
@@ -110,12 +141,15 @@ fn main() -> anyhow::Result<()> {
 /// in the test profile, then run the whole workspace's tests with the paths
 /// of those artefacts in the environment.
 fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
-    build_guests(root, BUNDLED, "plugins")?;
+    build_served(root)?;
     build_guests(root, INTEGRATIONS, "integrations")?;
     build_guests(root, FIXTURES, "test-plugins")?;
     // Third-party MCP clients (Python and TypeScript SDKs, Inspector, the
     // conformance suite) for the interop tests, from PyPI and npm.
     run(Command::new("bash").arg(root.join("tests/interop/setup.sh")))?;
+    // Debian's Chromium and playwright-core for the browser tests (the
+    // consent page as a person sees it).
+    run(Command::new("bash").arg(root.join("tests/browser/setup.sh")))?;
     // Example plugins in Python, JavaScript and C, with toolchains from PyPI,
     // npm and crates.io (stamped: a few seconds when nothing changed).
     run(Command::new("bash").arg(root.join("plugins/examples/build.sh")))?;
@@ -175,6 +209,32 @@ fn lint(root: &Path) -> anyhow::Result<()> {
                 "-D",
                 "warnings",
             ]))?;
+    }
+    Ok(())
+}
+
+/// Builds the served plugins into `target/plugins` and removes any other
+/// component there (say, `conformance.wasm` from an older checkout), so the
+/// directory `cargo xtask run` serves holds exactly [`SERVED`].
+fn build_served(root: &Path) -> anyhow::Result<()> {
+    let bundled = bundled();
+    let guests: Vec<(&str, &str, &str)> = bundled
+        .iter()
+        .map(|(ws, package, name)| (*ws, package.as_str(), name.as_str()))
+        .collect();
+    build_guests(root, &guests, "plugins")?;
+    let dir = root.join("target/plugins");
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let stale = path.extension().is_some_and(|e| e == "wasm")
+            && path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .is_none_or(|stem| !bundled.iter().any(|(_, _, name)| name == stem));
+        if stale {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing {} (not a served plugin)", path.display()))?;
+        }
     }
     Ok(())
 }

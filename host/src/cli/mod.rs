@@ -2,6 +2,7 @@
 //! start-up sequence. The top of the dependency graph; nothing imports it.
 
 mod admin;
+mod banner;
 mod plugin;
 mod remote;
 mod scaffold;
@@ -287,6 +288,18 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         None => None,
     };
     let _rotation = auth.spawn_rotation();
+    if let Some(issuer) = auth.embedded() {
+        // The consent page names the tools each scope reaches; the issuer
+        // sits below the plugins, so it is handed a view of them.
+        let registry = registry.clone();
+        issuer.set_tool_source(Arc::new(move || {
+            let set = registry.current();
+            crate::auth::issuer::ToolSummary::from_tools(
+                set.tools()
+                    .map(|(_, tool)| (tool.name.as_str(), tool.annotations.read_only)),
+            )
+        }));
+    }
     let mcp_state = Arc::new(
         mcp::McpState::new(
             &config,
@@ -305,21 +318,15 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     metrics.register_plugin_timings(plugin_runtime.timings());
     metrics.register_plugin_log_drops(plugin_runtime.log_dropped());
     let metrics = Arc::new(metrics);
-    let metrics_server = if config.metrics.enabled {
-        let listener = tokio::net::TcpListener::bind(config.metrics.listen)
-            .await
-            .with_context(|| format!("binding the metrics listener {}", config.metrics.listen))?;
-        let addr = listener.local_addr()?;
+    let (metrics_listener, metrics_line) = bind_metrics(&config.metrics).await?;
+    let metrics_server = metrics_listener.map(|listener| {
         let router = crate::metrics_app(mcp_state.clone(), audit_sink.clone(), metrics.clone());
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {
                 tracing::error!("metrics listener stopped: {err}");
             }
-        });
-        Some((addr, task))
-    } else {
-        None
-    };
+        })
+    });
     let _config_watch = match source {
         Some((path, overrides)) => {
             let live = crate::reconfigure::Live {
@@ -344,18 +351,31 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     );
 
     let scheme = if tls.is_some() { "https" } else { "http" };
-    print_banner(
-        &format!("{scheme}://{bound}"),
-        &base_url,
-        tls.as_ref().map(|(_, cert)| cert),
+    let auth_detail = match config.auth.mode {
+        AuthMode::Certificate => config
+            .tls
+            .client_ca
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        AuthMode::External => config.auth.issuer.clone().unwrap_or_default(),
+        AuthMode::Off | AuthMode::Embedded => String::new(),
+    };
+    let facts = banner::Facts {
+        bound_url: &format!("{scheme}://{bound}"),
+        base_url: &base_url,
+        cert: tls.as_ref().map(|(_, cert)| cert),
         n_plugins,
         n_tools,
-        report.failed.len(),
-    );
-    print_auth(&config, &base_url, &auth, first_password.as_deref());
-    if let Some((addr, _)) = &metrics_server {
-        println!("  metrics: http://{addr}/metrics");
-    }
+        n_refused: report.failed.len(),
+        auth_mode: config.auth.mode,
+        auth_detail: &auth_detail,
+        first_password: first_password.as_deref(),
+        users_path: auth.embedded().map(|issuer| issuer.users_path()),
+        metrics: metrics_line,
+        plugins_dir,
+    };
+    println!("{}", banner::lines(&facts).join("\n"));
     let _cert_watch = match &tls {
         Some((certificates, _)) => {
             Some(tls::watch(certificates.clone()).context("watching the TLS certificate files")?)
@@ -371,7 +391,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     };
     server::serve(listener, app, serve_config, shutdown_signal()).await;
     sweeper.abort();
-    if let Some((_, task)) = metrics_server {
+    if let Some(task) = metrics_server {
         task.abort();
     }
     if let Some(writer) = audit_writer {
@@ -381,77 +401,40 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     Ok(())
 }
 
-/// The first line names the socket actually bound (scripts and tests read
-/// it); clients are given the public URL, which differs behind a proxy.
-fn print_banner(
-    bound_url: &str,
-    base_url: &str,
-    cert: Option<&tls::CertInfo>,
-    n_plugins: usize,
-    n_tools: usize,
-    n_refused: usize,
-) {
-    let mcp_url = format!("{base_url}/mcp");
-    println!("toolhost listening on {bound_url}/mcp");
-    if bound_url != base_url {
-        println!("  public URL: {mcp_url}");
+/// Binds the metrics listener. The default address is a convenience that a
+/// second server on the machine (a test, a replica) already holds: then
+/// this one takes a free port on the same interface, or goes without
+/// metrics, and the banner says so. An address the operator chose must bind.
+async fn bind_metrics(
+    metrics: &crate::config::MetricsConfig,
+) -> anyhow::Result<(Option<tokio::net::TcpListener>, banner::MetricsLine)> {
+    use banner::MetricsLine;
+    use tokio::net::TcpListener;
+    if !metrics.enabled {
+        return Ok((None, MetricsLine::Off));
     }
-    println!("  plugins: {n_plugins} loaded ({n_tools} tools), {n_refused} refused");
-    if let Some(cert) = cert {
-        let origin = if cert.generated {
-            "generated self-signed"
-        } else {
-            "loaded"
-        };
-        println!("  certificate ({origin}): {}", cert.cert_path.display());
-        println!("  SHA-256 fingerprint: {}", cert.fingerprint);
-        if cert.generated || cert.cert_path.ends_with("tls/cert.pem") {
-            println!(
-                "  trust it for Node clients with NODE_EXTRA_CA_CERTS={}",
-                cert.cert_path.display()
-            );
+    let wanted = metrics.listen_addr();
+    let err = match TcpListener::bind(wanted).await {
+        Ok(listener) => {
+            let at = listener.local_addr()?;
+            return Ok((Some(listener), MetricsLine::At(at)));
         }
-    }
-    let (_, json) = snippets::render(snippets::ClientKind::Json, "toolhost", &mcp_url);
-    let (_, claude) = snippets::render(snippets::ClientKind::Claude, "toolhost", &mcp_url);
-    println!("Connect a client with this configuration:");
-    println!("{json}");
-    println!("  or: {claude}");
-    println!("  (`toolhost config claude|vscode|cursor|json URL` prints it for each client)");
-}
-
-fn print_auth(config: &Config, base_url: &str, auth: &Auth, first_password: Option<&str>) {
-    match config.auth.mode {
-        AuthMode::Off => {
-            println!("  auth: OFF: anyone who can reach this loopback address may call every tool")
+        Err(err) if metrics.listen.is_none() && err.kind() == std::io::ErrorKind::AddrInUse => err,
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(format!(
+                "binding the metrics listener {wanted} (metrics.listen)"
+            )));
         }
-        AuthMode::Certificate => println!(
-            "  auth: TLS client certificates signed by {}",
-            config
-                .tls
-                .client_ca
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        ),
-        AuthMode::External => println!(
-            "  auth: bearer tokens from {}",
-            config.auth.issuer.as_deref().unwrap_or_default()
-        ),
-        AuthMode::Embedded => {
-            println!("  auth: OAuth 2.1, embedded authorization server at {base_url}");
-            if let Some(issuer) = auth.embedded() {
-                match first_password {
-                    Some(password) => println!(
-                        "  first run: sign in as user \"admin\" with password {password} \
-                         (shown once; change it with `toolhost user add admin`)"
-                    ),
-                    None => println!("  users: {}", issuer.users_path().display()),
-                }
-            }
-            println!(
-                "  scripts: `toolhost token --sub NAME` prints a token; `toolhost client add NAME` creates a client_credentials client"
-            );
+    };
+    tracing::warn!("the default metrics address {wanted} is taken ({err}); trying a free port");
+    match TcpListener::bind(SocketAddr::new(wanted.ip(), 0)).await {
+        Ok(listener) => {
+            let at = listener.local_addr()?;
+            Ok((Some(listener), MetricsLine::Moved { wanted, at }))
+        }
+        Err(err) => {
+            tracing::warn!("no free port for metrics ({err}); serving without metrics");
+            Ok((None, MetricsLine::Unavailable { wanted }))
         }
     }
 }

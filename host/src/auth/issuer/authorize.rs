@@ -60,6 +60,8 @@ struct Pending {
     state: Option<String>,
     code_challenge: String,
     scopes: Vec<String>,
+    /// The tools the scopes reach, as the page first described them.
+    tools: super::ToolSummary,
     csrf: String,
     expires: u64,
     attempts: u32,
@@ -243,6 +245,7 @@ pub(super) async fn show(
         state,
         code_challenge: challenge.to_string(),
         scopes,
+        tools: issuer.tool_summary(),
         csrf: store::random_secret(),
         expires: store::now() + FLOW_TTL_SECS,
         attempts: 0,
@@ -597,10 +600,6 @@ fn form_html(
     signed_in_as: Option<&str>,
     message: Option<&str>,
 ) -> String {
-    let host = reqwest::Url::parse(&pending.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default();
     let who = match signed_in_as {
         Some(name) => format!("<p>Signed in as <b>{}</b>.</p>", escape(name)),
         None => "<label>User name <input name=\"username\" autocomplete=\"username\" required autofocus></label>\n\
@@ -611,16 +610,15 @@ fn form_html(
         format!("<p class=\"error\">{}</p>", escape(m))
     });
     format!(
-        "<h1>Sign in to toolhost</h1>\n{message}\
-         <p><b>{client}</b> (returning to {host}) asks for: <b>{scopes}</b>.</p>\n\
+        "<h1>Sign in to toolhost</h1>\n{message}{request}{grants}\
+         <p class=\"note\">Your answer is remembered for this application.</p>\n\
          <form method=\"post\" action=\"/authorize\">\n\
          <input type=\"hidden\" name=\"flow\" value=\"{flow}\">\n\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{who}\n\
          <button name=\"action\" value=\"allow\">Allow</button> \
          <button name=\"action\" value=\"deny\" formnovalidate>Deny</button>\n</form>",
-        client = escape(&pending.client_name),
-        host = escape(&host),
-        scopes = escape(&pending.scopes.join(" ")),
+        request = super::consent::request_html(&pending.client_name, &pending.redirect_uri),
+        grants = super::consent::grants_html(&pending.scopes, &pending.tools),
         flow = escape(flow_id),
         csrf = escape(&pending.csrf),
     )
@@ -651,7 +649,8 @@ pub(super) fn page(status: StatusCode, body: &str) -> Response {
          <meta name=\"viewport\" content=\"width=device-width\"><title>toolhost</title>\
          <style>body{{font:16px system-ui;max-width:28em;margin:3em auto;padding:0 1em}}\
          label{{display:block;margin:.6em 0}}input{{display:block;width:100%;padding:.3em}}\
-         button{{margin-top:1em;padding:.4em 1.2em}}.error{{color:#b00}}</style></head>\
+         button{{margin-top:1em;padding:.4em 1.2em}}.error{{color:#b00}}\
+         li{{margin:.3em 0}}.note{{color:#555;font-size:.9em}}.uri{{font-size:.85em;word-break:break-all}}</style></head>\
          <body>{body}</body></html>"
     );
     let mut response = (status, html).into_response();

@@ -311,7 +311,7 @@ pub(super) async fn show(
     let mut response = page(
         StatusCode::OK,
         &format!(
-            "<h1>Sign in a device</h1>\n<p><b>{client}</b> asks for: <b>{scopes}</b>.</p>\
+            "<h1>Sign in a device</h1>\n<p><b>{client}</b> asks to use this server's tools as you.</p>\n{grants}\
              <p>Check that the device shows the code <b>{code}</b>.</p>\n\
              <form method=\"post\" action=\"/device\">\n\
              <input type=\"hidden\" name=\"user_code\" value=\"{code}\">\n\
@@ -319,7 +319,7 @@ pub(super) async fn show(
              <button name=\"action\" value=\"allow\">Allow</button> \
              <button name=\"action\" value=\"deny\" formnovalidate>Deny</button>\n</form>",
             client = escape(&device.client_name),
-            scopes = escape(&device.scopes.join(" ")),
+            grants = super::consent::grants_html(&device.scopes, &issuer.tool_summary()),
             code = escape(&device.user_code),
             csrf = escape(&device.csrf),
         ),

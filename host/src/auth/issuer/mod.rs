@@ -11,6 +11,7 @@
 
 mod authorize;
 mod cimd;
+mod consent;
 mod device;
 mod passwords;
 mod register;
@@ -32,6 +33,8 @@ use serde_json::{Value, json};
 use super::keys::{KeyRing, now_ms};
 use crate::audit::{AuditSink, Event, Record};
 use store::{Client, Store};
+
+pub use consent::{ToolSource, ToolSummary};
 
 /// What the issuer needs to know about the deployment.
 #[derive(Debug, Clone)]
@@ -95,6 +98,9 @@ pub struct Issuer {
     throttle: Mutex<throttle::Throttle>,
     /// Bounds the argon2 runs in flight.
     password_checks: passwords::PasswordChecks,
+    /// What the consent page describes the scopes with; set once by the
+    /// composition root, which knows the plugins.
+    tools: std::sync::OnceLock<ToolSource>,
 }
 
 /// The deployment facts `toolhost token` needs to mint tokens offline,
@@ -140,6 +146,7 @@ impl Issuer {
             audit,
             flows: Mutex::new(authorize::Flows::default()),
             devices: Mutex::new(device::Devices::default()),
+            tools: std::sync::OnceLock::new(),
         })
     }
 
@@ -156,6 +163,18 @@ impl Issuer {
 
     pub fn users_path(&self) -> &Path {
         &self.users_path
+    }
+
+    /// Where the consent page learns which tools a scope reaches. Set once;
+    /// until then the page describes no tools.
+    pub fn set_tool_source(&self, source: ToolSource) {
+        if self.tools.set(source).is_err() {
+            tracing::warn!("the consent page's tool source was already set");
+        }
+    }
+
+    fn tool_summary(&self) -> ToolSummary {
+        self.tools.get().map(|source| source()).unwrap_or_default()
     }
 
     pub(crate) fn spawn_rotation(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
