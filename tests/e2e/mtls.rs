@@ -76,7 +76,10 @@ async fn refusal(server: &Server, identity: Option<&str>) -> anyhow::Result<Aler
         }
         None => builder.with_no_client_auth(),
     };
-    let addr = server.url.trim_start_matches("https://").trim_end_matches("/mcp");
+    let addr = server
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/mcp");
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost")?;
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
@@ -86,11 +89,8 @@ async fn refusal(server: &Server, identity: Option<&str>) -> anyhow::Result<Aler
         Err(err) => err,
         Ok(mut tls) => {
             let mut byte = [0u8; 1];
-            let read = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                tls.read(&mut byte),
-            )
-            .await;
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut byte)).await;
             match read {
                 Ok(Err(err)) => err,
                 Ok(Ok(n)) => bail!("the server accepted the handshake and then sent {n} bytes"),
@@ -98,7 +98,10 @@ async fn refusal(server: &Server, identity: Option<&str>) -> anyhow::Result<Aler
             }
         }
     };
-    match failure.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+    match failure
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
         Some(rustls::Error::AlertReceived(alert)) => Ok(*alert),
         _ => bail!("not a certificate refusal from the server: {failure}"),
     }

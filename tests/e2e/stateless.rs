@@ -296,7 +296,11 @@ const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 /// keep-alive instead (sent 15 s after they opened, long after the change).
 #[tokio::test]
 async fn listen_streams_hear_only_the_changes_they_asked_for() -> anyhow::Result<()> {
-    let server = Setup::new().fixture("hostile").fixture("fetch").start().await?;
+    let server = Setup::new()
+        .fixture("hostile")
+        .fixture("fetch")
+        .start()
+        .await?;
     let mut tools = Listen::open(&server, 11, json!({"toolsListChanged": true})).await?;
     let mut prompts = Listen::open(&server, 12, json!({"promptsListChanged": true})).await?;
     let mut nothing = Listen::open(&server, 13, json!({})).await?;
@@ -308,7 +312,10 @@ async fn listen_streams_hear_only_the_changes_they_asked_for() -> anyhow::Result
             Frame::Comment(_) => continue,
         }
     };
-    assert_eq!(changed["method"], "notifications/tools/list_changed", "{changed}");
+    assert_eq!(
+        changed["method"], "notifications/tools/list_changed",
+        "{changed}"
+    );
     assert_eq!(changed["params"]["_meta"][SUBSCRIPTION_ID], 11, "{changed}");
     assert!(changed.get("id").is_none(), "a notification: {changed}");
     let list = send(&server, 2, "tools/list", json!({})).await?.json();
