@@ -129,7 +129,7 @@ fn reported_checks(out_dir: &Path) -> anyhow::Result<HashMap<String, HashMap<Str
             let (Some(id), Some(status)) = (check["id"].as_str(), check["status"].as_str()) else {
                 continue;
             };
-            let seen = worst.entry(id.to_string()).or_insert_with(String::new);
+            let seen = worst.entry(id.to_string()).or_default();
             if rank(status) >= rank(seen) {
                 *seen = status.to_string();
             }
