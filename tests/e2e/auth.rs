@@ -1361,7 +1361,15 @@ async fn users_added_on_the_command_line_can_sign_in() -> anyhow::Result<()> {
         use std::io::Write;
         short.stdin.take().context("stdin")?.write_all(b"short\n")?;
     }
-    assert!(!short.wait_with_output()?.status.success());
+    let refused = short.wait_with_output()?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("passwords need at least 8 characters"),
+        "refused for its length: {said}"
+    );
+    let users = std::fs::read_to_string(server.data_dir.join("auth/users.toml"))?;
+    assert!(!users.contains("name = \"bob\""), "nothing saved: {users}");
 
     // Alice signs in (no restart needed) and her groups ride in the token.
     let (status, client) = register(

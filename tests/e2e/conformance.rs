@@ -1,11 +1,16 @@
 //! The official MCP conformance suite (`@modelcontextprotocol/conformance`,
 //! installed by `tests/interop/setup.sh`) against the real server over TLS,
-//! for both requirement sets. `tests/conformance/baseline-*.yml` lists the
-//! scenarios toolhost is expected to fail, each with its reason; the suite
-//! fails the run on any other failure or on a baseline entry that passes.
+//! for both requirement sets. `tests/conformance/baseline-*.yml` lists what
+//! toolhost is expected to fail, each with its reason: a whole scenario
+//! (`scenario`) only when none of its checks can pass, otherwise the failing
+//! checks (`scenario:check-id`). The suite fails the run on any other failure
+//! or on a baseline entry that passes; this test also fails on a check entry
+//! the suite never reported as failing (renamed, skipped or mistyped), which
+//! the suite itself lets through.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -65,7 +70,73 @@ async fn run_suite(requirements: &str) -> anyhow::Result<()> {
         server.stderr()
     );
     assert!(summary.contains("Baseline check passed"), "{summary}");
+    let reported = reported_checks(&out_dir)?;
+    let baseline_text = std::fs::read_to_string(&baseline)?;
+    let unseen: Vec<&str> = baseline_entries(&baseline_text)
+        .filter_map(|entry| {
+            let (scenario, check) = entry.split_once(':')?;
+            let failed = reported
+                .get(scenario)
+                .and_then(|checks| checks.get(check))
+                .is_some_and(|status| status == "FAILURE" || status == "WARNING");
+            (!failed).then_some(entry)
+        })
+        .collect();
+    assert!(
+        unseen.is_empty(),
+        "baseline {requirements} lists checks the suite did not report as failing: {unseen:?}"
+    );
     Ok(())
+}
+
+/// The entries of a baseline file: the items of its `server:` list.
+fn baseline_entries(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter_map(|line| line.strip_prefix("- "))
+        .map(str::trim)
+}
+
+/// Every check the suite reported, by scenario: the worst status of each
+/// check id (a check may be reported more than once), as the suite ranks
+/// them when it compares with the baseline.
+fn reported_checks(out_dir: &Path) -> anyhow::Result<HashMap<String, HashMap<String, String>>> {
+    let rank = |status: &str| match status {
+        "FAILURE" => 3,
+        "WARNING" => 2,
+        "SUCCESS" => 1,
+        _ => 0,
+    };
+    let mut reported = HashMap::new();
+    for entry in std::fs::read_dir(out_dir)? {
+        let dir = entry?.path();
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        // `server-<scenario>-<ISO timestamp with ':' and '.' as '-'>`.
+        let Some(scenario) = name
+            .strip_prefix("server-")
+            .and_then(|rest| rest.get(..rest.len().checked_sub(25)?))
+        else {
+            continue;
+        };
+        let path = dir.join("checks.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let checks: serde_json::Value = serde_json::from_str(&text)?;
+        let mut worst: HashMap<String, String> = HashMap::new();
+        for check in checks.as_array().into_iter().flatten() {
+            let (Some(id), Some(status)) = (check["id"].as_str(), check["status"].as_str()) else {
+                continue;
+            };
+            let seen = worst.entry(id.to_string()).or_default();
+            if rank(status) >= rank(seen) {
+                *seen = status.to_string();
+            }
+        }
+        reported.insert(scenario.to_string(), worst);
+    }
+    Ok(reported)
 }
 
 #[tokio::test]

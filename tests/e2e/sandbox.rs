@@ -4,15 +4,42 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde_json::json;
 
-use crate::harness::Setup;
+use crate::harness::{Server, Setup};
 
 fn text(res: &serde_json::Value) -> String {
     res["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// The value of the first sample line of `series` in a metrics scrape.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Plugin instances created so far: each call gets one as it starts
+/// running, after any queueing.
+async fn instantiations(server: &Server) -> anyhow::Result<f64> {
+    let url = server.metrics_url.as_deref().context("metrics listener")?;
+    let scrape = reqwest::get(url).await?.text().await?;
+    sample(&scrape, "toolhost_plugin_instantiation_seconds_count").context("no instantiation count")
+}
+
+/// Waits until at least `n` more calls than `before` have started running.
+async fn started(server: &Server, before: f64, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while instantiations(server).await? < before + n as f64 {
+        anyhow::ensure!(Instant::now() < deadline, "{n} calls never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 #[tokio::test]
@@ -78,7 +105,16 @@ async fn the_sandbox_grants_nothing_by_default() -> anyhow::Result<()> {
     let file = session
         .call("read_file", json!({"path": "/etc/passwd"}))
         .await?;
-    assert!(!text(&file).contains("root:"), "no filesystem: {file}");
+    // The call runs and reports the refusal itself: an error reply or a
+    // crashed tool would say nothing about the filesystem.
+    assert_eq!(file["result"]["isError"], false, "{file}");
+    let probe = &file["result"]["structuredContent"];
+    assert_eq!(probe["ok"], false, "no filesystem: {file}");
+    assert!(
+        probe["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "the I/O error is reported: {file}"
+    );
+    assert!(probe.get("contents").is_none(), "{file}");
     let env = session.call("env", json!({})).await?;
     assert_eq!(text(&env).trim(), "{}", "no environment: {env}");
     // The plugin learns who calls, as verified, and never the token.
@@ -105,21 +141,23 @@ async fn a_spinning_plugin_does_not_stall_other_calls() -> anyhow::Result<()> {
         .start()
         .await?;
     let session = server.session("2025-11-25").await?;
-    let started = Instant::now();
+    let before = instantiations(&server).await?;
+    let begun = Instant::now();
     let spinners = async {
         let calls = (0..2).map(|_| session.call("spin", json!({})));
         let results = futures::future::join_all(calls).await;
-        (results, started.elapsed())
+        (results, begun.elapsed())
     };
     let echoes = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Both spinners hold a core before the first echo is sent.
+        started(&server, before, 2).await?;
         for i in 0..20 {
             let res = session
                 .call("echo", json!({"text": format!("e{i}")}))
                 .await?;
             assert_eq!(text(&res), format!("e{i}"));
         }
-        anyhow::Ok(started.elapsed())
+        anyhow::Ok(begun.elapsed())
     };
     let ((spun, spinners_done), echoes_done) = tokio::join!(spinners, echoes);
     let echoes_done = echoes_done?;
@@ -140,16 +178,30 @@ async fn a_saturated_plugin_queues_then_refuses() -> anyhow::Result<()> {
     let server = Setup::new().fixture("hostile").start().await?;
     std::fs::write(
         server.plugins_dir.join("hostile.toml"),
-        "[limits]\nmax_concurrent = 1\n",
+        "[config]\nmarker = \"saturated\"\n\n[limits]\nmax_concurrent = 1\n",
     )?;
     let session = server.session("2025-11-25").await?;
-    // Wait for the sidecar to take effect (hot reload).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let calls = (0..15).map(|_| session.call("sleep", json!({"ms": 300})));
-    let results = futures::future::join_all(calls).await;
+    // The sidecar is live once the generation it built answers: the marker
+    // and the cap arrive together.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while text(&session.call("config", json!({"key": "marker"})).await?) != "saturated" {
+        anyhow::ensure!(Instant::now() < deadline, "the sidecar never took effect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = instantiations(&server).await?;
+    // One call holds the only slot for long enough that everything sent
+    // once it runs arrives while it still does, however loaded the machine.
+    let holder = session.call("sleep", json!({"ms": 3000}));
+    let crowd = async {
+        started(&server, before, 1).await?;
+        let calls = (0..14).map(|_| session.call("sleep", json!({"ms": 10})));
+        anyhow::Ok(futures::future::join_all(calls).await)
+    };
+    let (held, crowd) = tokio::join!(holder, crowd);
+    assert_eq!(text(&held?), "slept");
     let mut n_busy = 0;
     let mut n_done = 0;
-    for res in results {
+    for res in crowd? {
         let res = res?;
         if text(&res).contains("the tool is busy") {
             n_busy += 1;
@@ -157,8 +209,9 @@ async fn a_saturated_plugin_queues_then_refuses() -> anyhow::Result<()> {
             n_done += 1;
         }
     }
-    // One runs, eight wait their turn, the rest are refused at once.
-    assert_eq!(n_done, 9, "served: {n_done}, busy: {n_busy}");
+    // Behind the running call, eight wait their turn; the rest are refused
+    // at once.
+    assert_eq!(n_done, 8, "served: {n_done}, busy: {n_busy}");
     assert_eq!(n_busy, 6);
     Ok(())
 }
@@ -248,10 +301,14 @@ async fn devtools_keeps_its_speed_while_the_hostile_suite_runs() -> anyhow::Resu
         }
         anyhow::Ok(rounds)
     };
+    let before = instantiations(&server).await?;
     let timed = async {
-        // Let the spinners get going first.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let took = hash_calls(40).await;
+        // The storm's first round is running (spinners included) before
+        // devtools is timed.
+        let took = match started(&server, before, 6).await {
+            Ok(()) => hash_calls(40).await,
+            Err(err) => Err(err),
+        };
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         took
     };

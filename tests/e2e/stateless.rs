@@ -1,6 +1,9 @@
 //! The stateless era (2026-07-28): no session, version and capabilities in
 //! every request's `_meta`, method and name mirrored in headers.
 
+use std::time::Duration;
+
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::harness::{Reply, Server, Setup};
@@ -210,6 +213,126 @@ async fn listen_acknowledges_with_the_subscription_id() -> anyhow::Result<()> {
         ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
         77
     );
+    Ok(())
+}
+
+/// One frame of an event stream: a JSON-RPC message or a comment (the
+/// server's keep-alive).
+#[derive(Debug)]
+enum Frame {
+    Message(Value),
+    Comment(String),
+}
+
+/// An open `subscriptions/listen` stream, read frame by frame.
+struct Listen {
+    response: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl Listen {
+    /// Opens a stream asking for `notifications` and reads its
+    /// acknowledgement, which must echo the filter and the subscription id.
+    async fn open(server: &Server, id: i64, notifications: Value) -> anyhow::Result<Listen> {
+        let body = json!({
+            "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+            "params": {"_meta": meta(), "notifications": notifications.clone()}
+        });
+        let response = server
+            .client
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", V)
+            .header("mcp-method", "subscriptions/listen")
+            .body(body.to_string())
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "listen: {}", response.status());
+        let mut stream = Listen {
+            response,
+            buf: Vec::new(),
+        };
+        let Frame::Message(ack) = stream.next().await? else {
+            anyhow::bail!("the stream did not open with its acknowledgement");
+        };
+        assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+        assert_eq!(ack["params"]["notifications"], notifications);
+        assert_eq!(ack["params"]["_meta"][SUBSCRIPTION_ID], id);
+        Ok(stream)
+    }
+
+    /// The next frame; a stream quiet for longer than its keep-alive
+    /// interval (15 s) has stopped working.
+    async fn next(&mut self) -> anyhow::Result<Frame> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&event).to_string();
+                let data: Vec<&str> = text
+                    .lines()
+                    .filter_map(|line| line.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    return Ok(Frame::Comment(text.trim().to_string()));
+                }
+                return Ok(Frame::Message(serde_json::from_str(&data.join("\n"))?));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.response.chunk())
+                .await
+                .context("no frame within 30 s")??
+                .context("the stream ended")?;
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+}
+
+const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// A reload (a plugin removed) reaches the stream that asked for tool
+/// changes, tagged with its subscription id, and no other: a stream asking
+/// only for prompt changes, and one asking for nothing, hear their next
+/// keep-alive instead (sent 15 s after they opened, long after the change).
+#[tokio::test]
+async fn listen_streams_hear_only_the_changes_they_asked_for() -> anyhow::Result<()> {
+    let server = Setup::new()
+        .fixture("hostile")
+        .fixture("fetch")
+        .start()
+        .await?;
+    let mut tools = Listen::open(&server, 11, json!({"toolsListChanged": true})).await?;
+    let mut prompts = Listen::open(&server, 12, json!({"promptsListChanged": true})).await?;
+    let mut nothing = Listen::open(&server, 13, json!({})).await?;
+
+    std::fs::remove_file(server.plugins_dir.join("fetch.wasm"))?;
+    let changed = loop {
+        match tools.next().await? {
+            Frame::Message(message) => break message,
+            Frame::Comment(_) => continue,
+        }
+    };
+    assert_eq!(
+        changed["method"], "notifications/tools/list_changed",
+        "{changed}"
+    );
+    assert_eq!(changed["params"]["_meta"][SUBSCRIPTION_ID], 11, "{changed}");
+    assert!(changed.get("id").is_none(), "a notification: {changed}");
+    let list = send(&server, 2, "tools/list", json!({})).await?.json();
+    assert!(
+        !crate::harness::tool_names(&list).contains(&"fetch".to_string()),
+        "the change was real: {list}"
+    );
+
+    // Each stream's feeder handles the change the moment it happens and its
+    // keep-alive 15 s after opening, so a frame sent for the change would
+    // come first.
+    for (name, stream) in [("prompts", &mut prompts), ("nothing", &mut nothing)] {
+        match stream.next().await? {
+            Frame::Comment(comment) => assert_eq!(comment, ": keepalive", "{name}"),
+            Frame::Message(message) => panic!("the {name} stream got {message}"),
+        }
+    }
     Ok(())
 }
 
