@@ -72,6 +72,17 @@ pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Sets the process umask to the common default 022, so mode tests show
+/// that modes are set explicitly rather than inherited from a strict umask.
+#[cfg(all(test, unix))]
+pub(crate) fn test_umask_022() {
+    #[allow(unsafe_code)]
+    // SAFETY: umask only swaps the process's creation mask; it touches no memory.
+    unsafe {
+        libc::umask(0o022);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -138,16 +149,5 @@ mod tests {
             assert_eq!(mode & 0o777, 0o700, "{}", path.display());
         }
         let _ = std::fs::remove_dir_all(&root);
-    }
-}
-
-/// Sets the process umask to the common default 022, so mode tests show
-/// that modes are set explicitly rather than inherited from a strict umask.
-#[cfg(all(test, unix))]
-pub(crate) fn test_umask_022() {
-    #[allow(unsafe_code)]
-    // SAFETY: umask only swaps the process's creation mask; it touches no memory.
-    unsafe {
-        libc::umask(0o022);
     }
 }

@@ -221,8 +221,7 @@ fn last_line(dir: &Path) -> Option<String> {
     files.iter().rev().find_map(|f| {
         let text = std::fs::read_to_string(f).ok()?;
         text.split_inclusive('\n')
-            .filter(|l| l.ends_with('\n'))
-            .last()
+            .rfind(|l| l.ends_with('\n'))
             .map(|l| l.trim_end_matches('\n').to_string())
     })
 }
