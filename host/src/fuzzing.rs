@@ -40,11 +40,22 @@ pub fn jwt_header(token: &str) -> Result<(String, Option<String>), String> {
     crate::auth::peek_header(token).map_err(|e| e.to_string())
 }
 
-/// The client address of a request from `peer` (`Forwarded`/XFF behind
-/// trusted proxies). Wrapped so a change of the resolver's signature only
-/// touches this line.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
-    crate::limits::resolve(peer, headers, trusted_proxies)
+/// The client address of a request from `peer` behind trusted proxies,
+/// reading `Forwarded` when `forwarded`, else `X-Forwarded-For`. Wrapped so
+/// a change of the resolver's signature only touches this function.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpNet],
+    forwarded: bool,
+) -> IpAddr {
+    let (name, header) = if forwarded {
+        ("forwarded", crate::limits::ForwardedHeader::Forwarded)
+    } else {
+        ("x-forwarded-for", crate::limits::ForwardedHeader::XForwardedFor)
+    };
+    let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+    crate::limits::resolve(peer, &values, trusted_proxies, header)
 }
 
 /// A sidecar file's text, parsed and checked against the default policy as
