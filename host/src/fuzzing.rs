@@ -52,7 +52,10 @@ pub fn client_address(
     let (name, header) = if forwarded {
         ("forwarded", crate::limits::ForwardedHeader::Forwarded)
     } else {
-        ("x-forwarded-for", crate::limits::ForwardedHeader::XForwardedFor)
+        (
+            "x-forwarded-for",
+            crate::limits::ForwardedHeader::XForwardedFor,
+        )
     };
     let values: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
     crate::limits::resolve(peer, &values, trusted_proxies, header)
