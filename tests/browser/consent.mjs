@@ -32,7 +32,12 @@ try {
     let arrived = null;
     const target = new URL(redirectUri);
     const listener = http.createServer((req, res) => {
-        arrived = new URL(req.url, redirectUri).toString();
+        // The browser also asks this origin for /favicon.ico once the page
+        // lands; only the redirect path is the application's answer.
+        const url = new URL(req.url, redirectUri);
+        if (url.pathname === target.pathname) {
+            arrived = url.toString();
+        }
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('back at the application');
     });
