@@ -29,6 +29,30 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
     pub auth: AuthConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: where the state shared by every replica lives. Unset, it
+/// is the embedded SQLite database in the data dir, which the processes of
+/// one host share.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// PostgreSQL for the durable state (OAuth clients, refresh-token
+    /// families, consents), e.g. `postgres://toolhost:…@db:5432/toolhost`.
+    pub postgres_url: Option<String>,
+}
+
+/// By hand, so a logged configuration never shows the database password.
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field(
+                "postgres_url",
+                &self.postgres_url.as_ref().map(|_| "(set, not shown)"),
+            )
+            .finish()
+    }
 }
 
 /// `[auth]`: who may call. Bearer tokens are required unless `mode = "off"`.
@@ -600,6 +624,13 @@ impl Config {
         }
         if !(1..=128).contains(&self.limits.ipv6_prefix) {
             return invalid("limits.ipv6_prefix must be between 1 and 128".into());
+        }
+        if let Some(url) = &self.cluster.postgres_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return invalid(
+                "cluster.postgres_url must be a postgres:// or postgresql:// URL".into(),
+            );
         }
         let limits = &self.plugins.limits;
         let policy = &self.plugins.policy;

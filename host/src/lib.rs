@@ -20,6 +20,7 @@ pub mod plugins;
 pub mod reconfigure;
 mod secret_file;
 pub mod server;
+pub mod state;
 pub mod tls;
 pub mod watch;
 
@@ -39,11 +40,16 @@ pub fn app(
     audit: audit::AuditSink,
     allowlist: Arc<arc_swap::ArcSwap<limits::Allowlist>>,
     metrics: Arc<metrics::Metrics>,
+    state: Arc<state::Durable>,
 ) -> Router {
+    let ready = Ready {
+        mcp: mcp.clone(),
+        state,
+    };
     // Layers listed later wrap those listed earlier: read bottom to top.
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz).with_state(mcp.clone()))
+        .route("/readyz", get(readyz).with_state(ready))
         .merge(
             mcp::router(mcp.clone()).route_layer(axum::middleware::from_fn_with_state(
                 auth.clone(),
@@ -68,7 +74,12 @@ pub fn metrics_app(
     mcp: Arc<mcp::McpState>,
     audit: audit::AuditSink,
     metrics: Arc<metrics::Metrics>,
+    state: Arc<state::Durable>,
 ) -> Router {
+    let ready = Ready {
+        mcp: mcp.clone(),
+        state,
+    };
     let scrape = {
         let mcp = mcp.clone();
         move || async move {
@@ -80,19 +91,47 @@ pub fn metrics_app(
     Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz).with_state(mcp))
+        .route("/readyz", get(readyz).with_state(ready))
 }
 
-/// Ready once plugins are loaded and the listener serves: the server only
-/// starts listening after both, so this reports what it serves.
+#[derive(Clone)]
+struct Ready {
+    mcp: Arc<mcp::McpState>,
+    state: Arc<state::Durable>,
+}
+
+/// Ready once plugins are loaded and the listener serves (the server only
+/// starts listening after both), and while the state database answers: a
+/// replica that cannot reach it is taken out of the balancer's rotation
+/// (503) and put back by itself when it can. `/healthz` stays a liveness
+/// check, so such a replica is not restarted for the database's sake.
 async fn readyz(
-    axum::extract::State(mcp): axum::extract::State<Arc<mcp::McpState>>,
-) -> axum::Json<serde_json::Value> {
-    let snapshot = mcp.snapshot();
-    axum::Json(serde_json::json!({
-        "status": "ready",
+    axum::extract::State(ready): axum::extract::State<Ready>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let snapshot = ready.mcp.snapshot();
+    let database = match tokio::time::timeout(READY_PING, ready.state.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {READY_PING:?}")),
+    };
+    let (status, label) = match &database {
+        Ok(()) => (axum::http::StatusCode::OK, "ready"),
+        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let mut body = serde_json::json!({
+        "status": label,
         "plugins": snapshot.plugins_loaded,
         "tools": snapshot.tools_served,
         "sessions": snapshot.sessions_open,
-    }))
+        "database": if database.is_ok() { "ok" } else { "unreachable" },
+    });
+    if let Err(reason) = database {
+        tracing::warn!("not ready: the state database: {reason}");
+        body["reason"] = serde_json::Value::from(format!("state database: {reason}"));
+    }
+    (status, axum::Json(body))
 }
+
+/// How long `/readyz` waits for the database; probes time out at 1 s by
+/// default in Kubernetes.
+const READY_PING: std::time::Duration = std::time::Duration::from_millis(800);

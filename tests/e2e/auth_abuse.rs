@@ -254,12 +254,12 @@ async fn dynamic_clients_that_never_sign_in_expire() -> anyhow::Result<()> {
     let status = refreshed.status();
     assert_eq!(status, 200, "{}", refreshed.text().await?);
 
-    // The next write sweeps it out of the state file.
+    // The next registration sweeps it out of the state database.
     let (status, _) = register(&server, client).await?;
     assert_eq!(status, 201);
-    let state = std::fs::read_to_string(server.data_dir.join("auth/state.json"))?;
-    assert!(!state.contains(&unused), "expired client still stored");
-    assert!(state.contains(&used));
+    let stored = server.client_ids()?;
+    assert!(!stored.contains(&unused), "expired client still stored");
+    assert!(stored.contains(&used), "{stored:?}");
     Ok(())
 }
 

@@ -20,6 +20,9 @@ pub(crate) struct Server {
     pub(crate) data_dir: PathBuf,
     pub(crate) plugins_dir: PathBuf,
     pub(crate) config_path: PathBuf,
+    /// The environment the server was started with, for the admin
+    /// commands run against its data dir (`client add`, `client list`).
+    env: Vec<(String, String)>,
     /// An HTTPS client trusting the server's certificate and sending
     /// [`Server::token`] on every request.
     pub(crate) client: reqwest::Client,
@@ -281,6 +284,7 @@ impl Server {
             data_dir,
             plugins_dir,
             config_path,
+            env: setup.env.clone(),
             client,
             token,
             child,
@@ -305,6 +309,7 @@ impl Server {
     pub(crate) fn add_client(&self, name: &str, scope: &str) -> anyhow::Result<(String, String)> {
         let out = Command::new(toolhost_bin())
             .args(["client", "add", name, "--scope", scope])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(&self.config_path)
             .arg("--data-dir")
@@ -324,6 +329,28 @@ impl Server {
                 .with_context(|| format!("no {name} in {text}"))
         };
         Ok((field("client_id")?, field("client_secret")?))
+    }
+
+    /// The ids of the stored clients, from `toolhost client list`.
+    pub(crate) fn client_ids(&self) -> anyhow::Result<Vec<String>> {
+        let out = Command::new(toolhost_bin())
+            .args(["client", "list", "--config"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "toolhost client list: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?
+            .lines()
+            .filter_map(|line| line.split('\t').next())
+            .map(str::to_string)
+            .collect())
     }
 
     /// The password of `admin` that the first start printed.

@@ -150,6 +150,9 @@ fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
     // Debian's Chromium and playwright-core for the browser tests (the
     // consent page as a person sees it).
     run(Command::new("bash").arg(root.join("tests/browser/setup.sh")))?;
+    // PostgreSQL's server programs, for the state tests' own throwaway
+    // database servers (Debian's packages, when missing).
+    run(Command::new("bash").arg(root.join("tests/services/setup.sh")))?;
     // Example plugins in Python, JavaScript and C, with toolchains from PyPI,
     // npm and crates.io (stamped: a few seconds when nothing changed).
     run(Command::new("bash").arg(root.join("plugins/examples/build.sh")))?;

@@ -66,7 +66,12 @@ pub struct Auth {
 
 impl Auth {
     /// Builds the auth state for a server reachable at `base_url`.
-    pub fn new(config: &Config, base_url: &str, audit: AuditSink) -> anyhow::Result<Arc<Auth>> {
+    pub fn new(
+        config: &Config,
+        base_url: &str,
+        audit: AuditSink,
+        state: Arc<crate::state::Durable>,
+    ) -> anyhow::Result<Arc<Auth>> {
         let auth = &config.auth;
         let resource = format!("{base_url}/mcp");
         let metadata_url = format!("{base_url}/.well-known/oauth-protected-resource/mcp");
@@ -98,6 +103,7 @@ impl Auth {
                 let issuer_url = base_url.to_string();
                 let embedded = issuer::Issuer::open(
                     &dir,
+                    state,
                     issuer::Settings {
                         issuer: issuer_url.clone(),
                         resource: resource.clone(),

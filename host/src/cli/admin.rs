@@ -85,13 +85,46 @@ pub(super) enum ClientCommand {
         #[arg(long, default_value = auth::SCOPES)]
         scope: String,
     },
+    /// List the registered clients, one per line: id, kind (operator or
+    /// dynamic), scopes, created and last used (unix seconds), name.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 pub(super) fn client(command: ClientCommand) -> anyhow::Result<()> {
-    let ClientCommand::Add { state, name, scope } = command;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (state, name, scope) = match command {
+        ClientCommand::List { state } => {
+            let config = state.load()?;
+            let clients = runtime.block_on(async {
+                let state = super::open_state(&config).await?;
+                anyhow::Ok(state.clients().await?)
+            })?;
+            for c in clients {
+                let kind = if c.dynamic { "dynamic" } else { "operator" };
+                let used = c.last_used.map_or("-".to_string(), |t| t.to_string());
+                println!(
+                    "{}\t{kind}\t{}\t{}\t{used}\t{}",
+                    c.client_id,
+                    c.scope,
+                    c.created,
+                    c.client_name.unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        ClientCommand::Add { state, name, scope } => (state, name, scope),
+    };
     let config = state.load()?;
-    let dir = auth::auth_dir(&config.server.data_dir);
-    let (id, secret) = issuer::add_client_offline(&dir, &name, &scope)?;
+    let (id, secret) = runtime.block_on(async {
+        let state = super::open_state(&config).await?;
+        issuer::add_client(&state, &name, &scope).await
+    })?;
     println!("client_id={id}");
     println!("client_secret={secret}");
     eprintln!("Store the secret now: only its digest is kept.");

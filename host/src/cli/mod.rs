@@ -280,7 +280,9 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         .with_context(|| format!("binding {}", config.server.listen))?;
     let bound = listener.local_addr()?;
     let base_url = config.base_url(bound);
-    let auth = Auth::new(&config, &base_url, audit_sink.clone()).context("setting up auth")?;
+    let state = Arc::new(open_state(&config).await?);
+    let auth = Auth::new(&config, &base_url, audit_sink.clone(), state.clone())
+        .context("setting up auth")?;
     let first_password = match auth.embedded() {
         Some(issuer) => issuer
             .ensure_first_user()
@@ -320,7 +322,12 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     let metrics = Arc::new(metrics);
     let (metrics_listener, metrics_line) = bind_metrics(&config.metrics).await?;
     let metrics_server = metrics_listener.map(|listener| {
-        let router = crate::metrics_app(mcp_state.clone(), audit_sink.clone(), metrics.clone());
+        let router = crate::metrics_app(
+            mcp_state.clone(),
+            audit_sink.clone(),
+            metrics.clone(),
+            state.clone(),
+        );
         tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {
                 tracing::error!("metrics listener stopped: {err}");
@@ -348,6 +355,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         audit_sink.clone(),
         allowlist,
         metrics,
+        state,
     );
 
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -520,4 +528,21 @@ mod tests {
         }
         assert!(checked >= 14, "{checked}");
     }
+}
+
+/// The deployment's durable state: PostgreSQL when `[cluster]` names one,
+/// else the embedded database in the data dir.
+async fn open_state(config: &Config) -> anyhow::Result<crate::state::Durable> {
+    let postgres = config.cluster.postgres_url.as_deref();
+    let state = crate::state::Durable::open(&config.server.data_dir, postgres)
+        .await
+        .context("opening the state database")?;
+    match postgres {
+        Some(url) => tracing::info!(database = %crate::state::redact(url), "state in PostgreSQL"),
+        None => tracing::info!(
+            file = %config.server.data_dir.join(crate::state::SQLITE_FILE).display(),
+            "state in the embedded database"
+        ),
+    }
+    Ok(state)
 }

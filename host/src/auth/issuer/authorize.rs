@@ -165,6 +165,13 @@ pub(super) async fn show(
                 "This application is not registered with this server. It should register again.",
             );
         }
+        Err(super::ClientLookupError::State(err)) => {
+            tracing::error!("looking up a client: {err}");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is unavailable for a moment. Try again shortly.",
+            );
+        }
         Err(err) => {
             tracing::info!(
                 client = client_id,
@@ -253,7 +260,9 @@ pub(super) async fn show(
     };
     let session = issuer.signed_in(&headers);
     if let Some((subject, groups)) = &session
-        && issuer.consented(subject, &pending.client_id, &pending.scopes)
+        && issuer
+            .consented(subject, &pending.client_id, &pending.scopes)
+            .await
     {
         return complete(&issuer, &pending, subject, groups);
     }
@@ -340,15 +349,10 @@ pub(super) async fn submit(
             "This sign-in was already completed.",
         );
     }
-    let remembered = issuer.store.update(|s| {
-        let consents = s.consents.entry(subject.clone()).or_default();
-        let scopes = consents.entry(pending.client_id.clone()).or_default();
-        for scope in &pending.scopes {
-            if !scopes.contains(scope) {
-                scopes.push(scope.clone());
-            }
-        }
-    });
+    let remembered = issuer
+        .store
+        .add_consent(&subject, &pending.client_id, &pending.scopes)
+        .await;
     if let Err(err) = remembered {
         tracing::error!("saving consent: {err}");
     }
@@ -496,13 +500,16 @@ impl Issuer {
         }
     }
 
-    fn consented(&self, subject: &str, client_id: &str, scopes: &[String]) -> bool {
-        self.store.read(|s| {
-            s.consents
-                .get(subject)
-                .and_then(|c| c.get(client_id))
-                .is_some_and(|granted| scopes.iter().all(|scope| granted.contains(scope)))
-        })
+    /// Whether the user agreed to these scopes before; when the database
+    /// cannot say, the consent page asks again.
+    async fn consented(&self, subject: &str, client_id: &str, scopes: &[String]) -> bool {
+        self.store
+            .consented(subject, client_id, scopes)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!("reading consents: {err}");
+                false
+            })
     }
 }
 

@@ -32,9 +32,21 @@ use serde_json::{Value, json};
 
 use super::keys::{KeyRing, now_ms};
 use crate::audit::{AuditSink, Event, Record};
-use store::{Client, Store};
+use crate::state::Durable;
+use store::Client;
 
 pub use consent::{ToolSource, ToolSummary};
+
+/// Why a client could not be looked up.
+#[derive(Debug, thiserror::Error)]
+enum ClientLookupError {
+    /// Its metadata document was refused: the client's fault.
+    #[error(transparent)]
+    Document(#[from] cimd::CimdError),
+    /// The state database failed: the server's.
+    #[error("the client registry could not be read: {0}")]
+    State(#[from] crate::state::StateError),
+}
 
 /// What the issuer needs to know about the deployment.
 #[derive(Debug, Clone)]
@@ -86,7 +98,7 @@ struct AccessClaims<'a> {
 pub struct Issuer {
     settings: Settings,
     ring: Arc<KeyRing>,
-    store: Store,
+    store: Arc<Durable>,
     users_path: PathBuf,
     audit: AuditSink,
     /// Short-lived, single-use: sign-ins in progress, codes, browser sessions.
@@ -114,11 +126,11 @@ struct Published {
 impl Issuer {
     pub(crate) fn open(
         auth_dir: &Path,
+        store: Arc<Durable>,
         settings: Settings,
         ring: Arc<KeyRing>,
         audit: AuditSink,
     ) -> anyhow::Result<Issuer> {
-        let store = Store::open(auth_dir)?;
         let published = Published {
             issuer: settings.issuer.clone(),
             audience: settings.resource.clone(),
@@ -193,19 +205,16 @@ impl Issuer {
                     Ok(false) => {}
                     Err(err) => tracing::error!("rotating the token signing key failed: {err}"),
                 }
-                issuer.sweep_clients();
+                issuer.sweep_clients().await;
             }
         })
     }
 
-    /// Removes expired dynamic clients from the state file; a read first,
-    /// so a quiet timer tick writes nothing.
-    fn sweep_clients(&self) {
+    /// Removes expired dynamic clients from the state database.
+    async fn sweep_clients(&self) {
         let (lifetimes, now) = (self.settings.client_lifetimes, store::now());
-        if !self.store.read(|s| s.any_expired(&lifetimes, now)) {
-            return;
-        }
-        match self.store.update(|s| s.sweep(&lifetimes, now)) {
+        match self.store.sweep_clients(&lifetimes, now).await {
+            Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired dynamic clients removed"),
             Err(err) => tracing::error!("removing expired clients: {err}"),
         }
@@ -244,24 +253,12 @@ impl Issuer {
 
     /// The client named `client_id`: registered, or described by the
     /// metadata document at that URL.
-    async fn client(&self, client_id: &str) -> Result<Option<Client>, cimd::CimdError> {
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, ClientLookupError> {
         if cimd::is_document_url(client_id) && self.documents.enabled() {
-            return self.documents.client(client_id).await.map(Some);
+            return Ok(Some(self.documents.client(client_id).await?));
         }
         let (lifetimes, now) = (self.settings.client_lifetimes, store::now());
-        Ok(self.store.read(|s| {
-            s.clients
-                .get(client_id)
-                .filter(|c| !c.expired(&lifetimes, now))
-                .cloned()
-        }))
-    }
-
-    /// Registers a confidential client for `client_credentials` (and, with
-    /// redirect URIs, the code flow). Returns its id and secret; only the
-    /// secret's digest is kept.
-    pub fn add_client(&self, name: &str, scope: &str) -> anyhow::Result<(String, String)> {
-        add_client(&self.store, name, scope)
+        Ok(self.store.client(client_id, &lifetimes, now).await?)
     }
 
     fn metadata(&self) -> Value {
@@ -290,7 +287,14 @@ impl Issuer {
     }
 }
 
-fn add_client(store: &Store, name: &str, scope: &str) -> anyhow::Result<(String, String)> {
+/// `toolhost client add`: registers a confidential client for
+/// `client_credentials`. Returns its id and secret; only the secret's
+/// digest is kept. A running server sees it at once (same database).
+pub async fn add_client(
+    store: &Durable,
+    name: &str,
+    scope: &str,
+) -> anyhow::Result<(String, String)> {
     let client_id = format!("th-{}", store::random_id());
     let secret = store::random_secret();
     let client = Client {
@@ -306,19 +310,8 @@ fn add_client(store: &Store, name: &str, scope: &str) -> anyhow::Result<(String,
         registered_from: None,
         last_used: None,
     };
-    store.update(|s| s.clients.insert(client_id.clone(), client))?;
+    store.insert_client(&client).await?;
     Ok((client_id, secret))
-}
-
-/// `toolhost client add`: registers a confidential client in the data dir;
-/// a running server picks it up from the file.
-pub fn add_client_offline(
-    auth_dir: &Path,
-    name: &str,
-    scope: &str,
-) -> anyhow::Result<(String, String)> {
-    let store = Store::open(auth_dir)?;
-    add_client(&store, name, scope)
 }
 
 /// `toolhost token`: mints an access token from the local signing keys, for

@@ -15,22 +15,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::store::{self, Client};
+use super::store::{self, Client, Refusal};
 use super::{Issuer, oauth_error};
 use crate::audit::Event;
 use crate::auth::principal::parse_scopes;
 use crate::limits::ClientIp;
 
 /// Bounds on one registration, so anonymous callers cannot make each
-/// stored client large (every later write rewrites them all). Real clients
-/// register one or two short redirect URIs.
+/// stored client large. Real clients register one or two short redirect
+/// URIs.
 const MAX_BODY: usize = 16 * 1024;
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_REDIRECT_URI_BYTES: usize = 512;
 const MAX_CLIENT_NAME_CHARS: usize = 200;
-/// Dynamic registrations kept at most; beyond it registration is refused
-/// rather than letting anonymous callers fill the disk.
-const MAX_DYNAMIC_CLIENTS: usize = 10_000;
 /// Schemes that run code or read local data in a browser: never a redirect.
 const FORBIDDEN_SCHEMES: &[&str] = &[
     "javascript",
@@ -54,15 +51,6 @@ struct Request {
     response_types: Option<Vec<String>>,
     client_name: Option<String>,
     scope: Option<String>,
-}
-
-/// Why a registration was not stored.
-enum Refusal {
-    /// The global cap on dynamic clients.
-    Full,
-    /// The caller's address range holds its share; one of them expires at
-    /// `next_expiry` (unix seconds).
-    RangeFull { next_expiry: Option<u64> },
 }
 
 fn invalid_metadata(description: &str) -> Response {
@@ -192,30 +180,14 @@ pub(super) async fn register(
     };
     let (lifetimes, per_range) = (
         issuer.settings.client_lifetimes,
-        issuer.settings.max_clients_per_range as usize,
+        u64::from(issuer.settings.max_clients_per_range),
     );
-    let saved = issuer.store.update(|s| {
-        // Expired registrations make room before anything is counted.
-        s.sweep(&lifetimes, client.created);
-        if s.clients.values().filter(|c| c.dynamic).count() >= MAX_DYNAMIC_CLIENTS {
-            return Err(Refusal::Full);
-        }
-        if let Some(range) = &range
-            && per_range > 0
-        {
-            let mine: Vec<&Client> = s
-                .clients
-                .values()
-                .filter(|c| c.registered_from.as_ref() == Some(range))
-                .collect();
-            if mine.len() >= per_range {
-                let next_expiry = mine.iter().filter_map(|c| c.expires(&lifetimes)).min();
-                return Err(Refusal::RangeFull { next_expiry });
-            }
-        }
-        s.clients.insert(client.client_id.clone(), client.clone());
-        Ok(())
-    });
+    // Expired registrations make room before anything is counted; the
+    // count and the insert are one transaction across every replica.
+    let saved = issuer
+        .store
+        .register_client(&client, &lifetimes, per_range)
+        .await;
     match saved {
         Ok(Ok(())) => {}
         Ok(Err(Refusal::Full)) => {

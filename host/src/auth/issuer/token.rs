@@ -126,6 +126,10 @@ pub(super) async fn authenticate(
     let client = match issuer.client(&client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return Err(invalid_client("unknown client; register again", by_header)),
+        Err(super::ClientLookupError::State(err)) => {
+            tracing::error!("looking up a client: {err}");
+            return Err(server_error("the client registry could not be read"));
+        }
         Err(err) => return Err(invalid_client(&err.to_string(), by_header)),
     };
     match (&client.secret_sha256, secret) {
@@ -202,11 +206,13 @@ pub(super) async fn token(
         .into_response();
     }
     let result: Result<Response, OAuthError> = match grant_type {
-        "client_credentials" => client_credentials(&issuer, &client, &form),
-        "authorization_code" => authorization_code(&issuer, &client, &form),
-        "refresh_token" => refresh(&issuer, &client, &form),
-        super::device::GRANT_TYPE => super::device::poll(&issuer, &client, &form)
-            .and_then(|grant| issue(&issuer, &grant, Some(store::random_id()))),
+        "client_credentials" => client_credentials(&issuer, &client, &form).await,
+        "authorization_code" => authorization_code(&issuer, &client, &form).await,
+        "refresh_token" => refresh(&issuer, &client, &form).await,
+        super::device::GRANT_TYPE => match super::device::poll(&issuer, &client, &form) {
+            Ok(grant) => issue(&issuer, &grant, Some(store::random_id())).await,
+            Err(error) => Err(error),
+        },
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -216,7 +222,7 @@ pub(super) async fn token(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn client_credentials(
+async fn client_credentials(
     issuer: &Issuer,
     client: &Client,
     form: &Form,
@@ -235,10 +241,10 @@ fn client_credentials(
         scopes,
         groups: Vec::new(),
     };
-    issue(issuer, &grant, None)
+    issue(issuer, &grant, None).await
 }
 
-fn authorization_code(
+async fn authorization_code(
     issuer: &Issuer,
     client: &Client,
     form: &Form,
@@ -246,19 +252,26 @@ fn authorization_code(
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.require("code_verifier")?;
-    let pending = issuer.take_code(code).map_err(|replayed| {
-        if let Some(family) = replayed {
-            // RFC 6749 §4.1.2: a code used twice revokes what it produced.
-            let _ = issuer.store.revoke_family(&family, None);
-            issuer.security_event(
-                Event::RefreshTokenReuse,
-                None,
-                Some(&client.client_id),
-                "authorization code replayed; its tokens were revoked".into(),
-            );
+    let pending = match issuer.take_code(code) {
+        Ok(pending) => pending,
+        Err(replayed) => {
+            if let Some(family) = replayed {
+                // RFC 6749 §4.1.2: a code used twice revokes what it produced.
+                if let Err(err) = issuer.store.revoke_family(&family, None).await {
+                    tracing::error!("revoking the tokens of a replayed code: {err}");
+                }
+                issuer.security_event(
+                    Event::RefreshTokenReuse,
+                    None,
+                    Some(&client.client_id),
+                    "authorization code replayed; its tokens were revoked".into(),
+                );
+            }
+            return Err(invalid_grant(
+                "the authorization code is invalid, expired or already used",
+            ));
         }
-        invalid_grant("the authorization code is invalid, expired or already used")
-    })?;
+    };
     if pending.client_id != client.client_id {
         return Err(invalid_grant("the code was issued to another client"));
     }
@@ -286,16 +299,24 @@ fn authorization_code(
     };
     let family = store::random_id();
     issuer.spend_code(code, &family);
-    issue(issuer, &grant, Some(family))
+    issue(issuer, &grant, Some(family)).await
 }
 
-fn refresh(issuer: &Issuer, client: &Client, form: &Form) -> Result<Response, OAuthError> {
+async fn refresh(issuer: &Issuer, client: &Client, form: &Form) -> Result<Response, OAuthError> {
     let presented = form.require("refresh_token")?;
     let (family_id, secret) = presented
         .split_once('.')
         .ok_or_else(|| invalid_grant("malformed refresh token"))?;
     let gone = || invalid_grant("the refresh token is invalid, expired or revoked");
-    let family = issuer.store.family(family_id).ok_or_else(gone)?;
+    let family = issuer
+        .store
+        .family(family_id)
+        .await
+        .map_err(|err| {
+            tracing::error!("reading a refresh-token family: {err}");
+            server_error("could not read the sign-in")
+        })?
+        .ok_or_else(gone)?;
     if family.client_id != client.client_id {
         return Err(invalid_grant(
             "the refresh token was issued to another client",
@@ -308,9 +329,13 @@ fn refresh(issuer: &Issuer, client: &Client, form: &Form) -> Result<Response, OA
         server_error("the user list could not be read")
     })?;
     let Some(user) = user else {
-        let _ = issuer
+        if let Err(err) = issuer
             .store
-            .revoke_family(family_id, Some(&client.client_id));
+            .revoke_family(family_id, Some(&client.client_id))
+            .await
+        {
+            tracing::error!("revoking the sign-in of a removed user: {err}");
+        }
         issuer.security_event(
             Event::TokenRevoked,
             Some(&family.subject),
@@ -339,6 +364,7 @@ fn refresh(issuer: &Issuer, client: &Client, form: &Form) -> Result<Response, OA
             &store::sha256_hex(&next),
             store::now(),
         )
+        .await
         .map_err(|err| {
             tracing::error!("saving a refresh token: {err}");
             server_error("could not save the sign-in")
@@ -405,7 +431,11 @@ fn access_token(issuer: &Issuer, grant: &Grant) -> Result<String, OAuthError> {
 
 /// Answers with an access token and, for a new sign-in (`family`), the
 /// first refresh token of a family started for it.
-fn issue(issuer: &Issuer, grant: &Grant, family: Option<String>) -> Result<Response, OAuthError> {
+async fn issue(
+    issuer: &Issuer,
+    grant: &Grant,
+    family: Option<String>,
+) -> Result<Response, OAuthError> {
     let access = access_token(issuer, grant)?;
     let refresh = match family {
         None => None,
@@ -419,7 +449,11 @@ fn issue(issuer: &Issuer, grant: &Grant, family: Option<String>) -> Result<Respo
                 expires: store::now() + issuer.settings.refresh_token_ttl.as_secs(),
                 current_sha256: store::sha256_hex(&secret),
             };
-            if let Err(err) = issuer.store.create_family(&family_id, family) {
+            if let Err(err) = issuer
+                .store
+                .create_family(&family_id, &family, store::now())
+                .await
+            {
                 tracing::error!("saving a refresh token: {err}");
                 return Err(server_error("could not save the sign-in"));
             }
@@ -476,6 +510,7 @@ pub(super) async fn revoke(
         match issuer
             .store
             .revoke_family(family_id, Some(&client.client_id))
+            .await
         {
             Ok(true) => issuer.security_event(
                 Event::TokenRevoked,

@@ -1,0 +1,195 @@
+//! Throwaway database servers for the tests, started from the machine's own
+//! binaries (`tests/services/setup.sh` installs them where missing) in a
+//! temp dir on a free loopback port, and stopped when dropped. Never the
+//! machine's own instances.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, bail};
+
+/// A PostgreSQL server of the test's own.
+pub(crate) struct Postgres {
+    root: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    pub(crate) fn start() -> anyhow::Result<Postgres> {
+        let bin = postgres_bin()?;
+        let root = temp_dir("postgres")?;
+        let port = free_port()?;
+        let postgres = Postgres { root, bin, port };
+        let data = postgres.data();
+        postgres.run("initdb", |c| {
+            c.arg("-D").arg(&data).args([
+                "-A",
+                "trust",
+                "-U",
+                "toolhost",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+        })?;
+        postgres.pg_ctl_start()?;
+        Ok(postgres)
+    }
+
+    /// A URL for the server's `postgres` database.
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://toolhost@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once, as a crash or a lost host would.
+    pub(crate) fn kill(&self) -> anyhow::Result<()> {
+        let data = self.data();
+        self.run("pg_ctl", |c| {
+            c.arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "-w", "stop"])
+        })?;
+        Ok(())
+    }
+
+    /// Starts it again on the same port and data.
+    pub(crate) fn restart(&self) -> anyhow::Result<()> {
+        self.pg_ctl_start()
+    }
+
+    fn pg_ctl_start(&self) -> anyhow::Result<()> {
+        let (data, log) = (self.data(), self.root.join("server.log"));
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
+            self.port,
+            self.root.display()
+        );
+        self.run("pg_ctl", |c| {
+            c.arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-o", &options, "-w", "-t", "60", "start"])
+        })
+        .with_context(|| {
+            format!(
+                "PostgreSQL did not start; its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })?;
+        Ok(())
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Runs one of the server's programs; as root, as the `postgres` user
+    /// (PostgreSQL refuses to run as root).
+    fn run(
+        &self,
+        program: &str,
+        args: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> anyhow::Result<Output> {
+        let path = self.bin.join(program);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        args(&mut command);
+        let out = command
+            .output()
+            .with_context(|| format!("running {}", path.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{program} failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.kill();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The newest installed PostgreSQL's programs, or `TOOLHOST_PG_BIN`.
+fn postgres_bin() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("TOOLHOST_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).context(
+        "no PostgreSQL server programs in /usr/lib/postgresql/*/bin \
+         (tests/services/setup.sh installs them; `cargo xtask test` runs it)",
+    )
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// A temp dir the server's user can write: under /tmp (the workspace may
+/// not be reachable by another user), handed to `postgres` when root.
+fn temp_dir(label: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "toolhost-{label}-{}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    if is_root() {
+        chown_postgres(&dir)?;
+    }
+    Ok(dir)
+}
+
+fn chown_postgres(dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(dir)
+        .status()?;
+    if !status.success() {
+        bail!("chown postgres {}: {status}", dir.display());
+    }
+    Ok(())
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A loopback port free now (the server binds it a moment later).
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

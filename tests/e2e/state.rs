@@ -1,0 +1,345 @@
+//! The state database: two servers on one data dir (the embedded SQLite
+//! engine) lose no registration, and a data dir written by the release
+//! before the database keeps its clients and sign-ins.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{Server, Setup, client_builder, scratch_dir};
+
+fn base(server: &Server) -> String {
+    server.url.trim_end_matches("/mcp").to_string()
+}
+
+fn anonymous(server: &Server) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(&server.cert_path, None)?
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+async fn token(server: &Server, form: &[(&str, &str)]) -> anyhow::Result<(u16, Value)> {
+    let res = anonymous(server)?
+        .post(format!("{}/token", base(server)))
+        .form(form)
+        .send()
+        .await?;
+    let status = res.status().as_u16();
+    Ok((status, res.json().await.unwrap_or(Value::Null)))
+}
+
+/// Each replica writes its own audit chain; two on one data dir would
+/// interleave one file.
+fn replica(data_dir: &std::path::Path, name: &str) -> Setup {
+    let audit = scratch_dir(&format!("audit-{name}"));
+    Setup::new()
+        .data_dir(data_dir.to_path_buf())
+        .config("[auth]\nmax_clients_per_range = 0\n")
+        .env("TOOLHOST_AUDIT__DIR", &audit.display().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_data_dir_lose_no_registration() -> anyhow::Result<()> {
+    let data_dir = scratch_dir("shared-data");
+    let a = replica(&data_dir, "a").start().await?;
+    let b = replica(&data_dir, "b").start().await?;
+    let (http_a, http_b) = (anonymous(&a)?, anonymous(&b)?);
+    let registrations = (0..80).map(|i| {
+        let (http, server) = if i % 2 == 0 {
+            (&http_a, &a)
+        } else {
+            (&http_b, &b)
+        };
+        let request = http
+            .post(format!("{}/register", base(server)))
+            .json(&json!({
+                "redirect_uris": [format!("http://127.0.0.1:9/cb{i}")],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "client_name": format!("racer {i}"),
+            }));
+        async move {
+            let res = request.send().await?;
+            let status = res.status().as_u16();
+            let body: Value = res.json().await?;
+            anyhow::Ok((status, body))
+        }
+    });
+    let mut registered = Vec::new();
+    for outcome in futures::future::join_all(registrations).await {
+        let (status, body) = outcome?;
+        assert_eq!(status, 201, "{body}");
+        registered.push(body["client_id"].as_str().unwrap_or_default().to_string());
+    }
+    let stored = a.client_ids()?;
+    let lost: Vec<&String> = registered
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "registered but not stored: {lost:?}");
+    assert_eq!(stored.len(), 80, "{stored:?}");
+    Ok(())
+}
+
+/// `auth/state.json` as the release before the state database wrote it: an
+/// operator's client and a sign-in of `admin` (who exists: the first start
+/// creates them) with a known refresh token.
+fn state_file(client_secret: &str, refresh_secret: &str) -> Value {
+    let digest = |secret: &str| hex::encode(Sha256::digest(secret.as_bytes()));
+    json!({
+        "clients": {
+            "th-ops": {
+                "client_id": "th-ops",
+                "client_name": "ops",
+                "secret_sha256": digest(client_secret),
+                "redirect_uris": [],
+                "grant_types": ["client_credentials"],
+                "scope": "read write",
+                "token_endpoint_auth_method": "client_secret_basic",
+                "created": 1_700_000_000u64,
+                "dynamic": false
+            },
+            "th-app": {
+                "client_id": "th-app",
+                "client_name": "app",
+                "secret_sha256": null,
+                "redirect_uris": ["http://127.0.0.1:9/cb"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "read write",
+                "token_endpoint_auth_method": "none",
+                "created": 1_700_000_000u64,
+                "dynamic": true,
+                "registered_from": "127.0.0.1"
+            }
+        },
+        "families": {
+            "fam0": {
+                "client_id": "th-app",
+                "subject": "admin",
+                "scopes": ["read"],
+                "groups": [],
+                "expires": 4_000_000_000u64,
+                "current_sha256": digest(refresh_secret)
+            }
+        },
+        "consents": { "admin": { "th-app": ["read"] } }
+    })
+}
+
+#[tokio::test]
+async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> anyhow::Result<()> {
+    let data_dir = scratch_dir("upgraded-data");
+    // The first start creates the users (and the admin); then the server
+    // stops, an "old release" state file appears, and the next start
+    // imports it.
+    let mut first = Setup::new().data_dir(data_dir.clone()).start().await?;
+    first.kill();
+    let _ = std::fs::remove_file(data_dir.join("toolhost.db"));
+    let _ = std::fs::remove_file(data_dir.join("toolhost.db-wal"));
+    let _ = std::fs::remove_file(data_dir.join("toolhost.db-shm"));
+    let (client_secret, refresh_secret) = ("s3cret-of-ops", "r3fresh-of-admin");
+    std::fs::write(
+        data_dir.join("auth/state.json"),
+        serde_json::to_vec_pretty(&state_file(client_secret, refresh_secret))?,
+    )?;
+    let server = Setup::new()
+        .data_dir(data_dir.clone())
+        .bundled("devtools")
+        .start()
+        .await?;
+    assert!(!data_dir.join("auth/state.json").exists());
+    assert!(data_dir.join("auth/state.json.imported").exists());
+
+    let (status, body) = token(
+        &server,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "th-ops"),
+            ("client_secret", client_secret),
+        ],
+    )
+    .await?;
+    assert_eq!(status, 200, "the operator's client still works: {body}");
+    let access = body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reply = server
+        .stateless_as(&access, "tools/list", json!({}))
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    let refresh = format!("fam0.{refresh_secret}");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", "th-app"),
+    ];
+    let (status, body) = token(&server, &form).await?;
+    assert_eq!(status, 200, "the sign-in still refreshes: {body}");
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("fam0."))
+    );
+    // Rotation carried on from the imported family: the old token is now
+    // reuse, which ends the sign-in.
+    let (status, body) = token(&server, &form).await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let ids = server.client_ids()?;
+    assert!(ids.contains(&"th-ops".to_string()) && ids.contains(&"th-app".to_string()));
+    Ok(())
+}
+
+/// Two replicas, each with its own data dir, sharing one PostgreSQL (the
+/// test's own server). They start together on an empty database (the
+/// schema migrates once, under the lock); registrations spread over both
+/// are all kept; of 50 parallel refreshes of one token spread over both,
+/// exactly one succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_register_and_rotate_as_one() -> anyhow::Result<()> {
+    let postgres = crate::services::Postgres::start()?;
+    let url = postgres.url();
+    let (dir_a, dir_b) = (scratch_dir("pg-replica-a"), scratch_dir("pg-replica-b"));
+    // Replica A brings a sign-in from the release before the database.
+    let refresh_secret = "r3fresh-across-replicas";
+    std::fs::create_dir_all(dir_a.join("auth"))?;
+    std::fs::write(
+        dir_a.join("auth/state.json"),
+        serde_json::to_vec(&state_file("unused", refresh_secret))?,
+    )?;
+    let replica = |dir: &std::path::Path| {
+        Setup::new()
+            .data_dir(dir.to_path_buf())
+            .config("[auth]\nmax_clients_per_range = 0\n")
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &url)
+    };
+    let (a, b) = tokio::join!(replica(&dir_a).start(), replica(&dir_b).start());
+    let (a, b) = (a?, b?);
+    let (http_a, http_b) = (anonymous(&a)?, anonymous(&b)?);
+    let pick = |i: usize| {
+        if i % 2 == 0 {
+            (&http_a, &a)
+        } else {
+            (&http_b, &b)
+        }
+    };
+
+    let registrations = (0..60).map(|i| {
+        let (http, server) = pick(i);
+        let request = http
+            .post(format!("{}/register", base(server)))
+            .json(&json!({
+                "redirect_uris": [format!("http://127.0.0.1:9/cb{i}")],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+            }));
+        async move {
+            let res = request.send().await?;
+            let status = res.status().as_u16();
+            let body: Value = res.json().await?;
+            anyhow::Ok((status, body))
+        }
+    });
+    let mut registered = Vec::new();
+    for outcome in futures::future::join_all(registrations).await {
+        let (status, body) = outcome?;
+        assert_eq!(status, 201, "{body}");
+        registered.push(body["client_id"].as_str().unwrap_or_default().to_string());
+    }
+    let stored = b.client_ids()?;
+    let lost: Vec<&String> = registered
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "registered but not stored: {lost:?}");
+    assert!(
+        stored.contains(&"th-app".to_string()),
+        "A's import is B's too"
+    );
+
+    let refresh = format!("fam0.{refresh_secret}");
+    let refreshes = (0..50).map(|i| {
+        let (http, server) = pick(i);
+        let request = http.post(format!("{}/token", base(server))).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", "th-app"),
+        ]);
+        async move { anyhow::Ok(request.send().await?.status().as_u16()) }
+    });
+    let statuses: Vec<u16> = futures::future::join_all(refreshes)
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let succeeded = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(succeeded, 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 400)),
+        "{statuses:?}"
+    );
+    Ok(())
+}
+
+/// PostgreSQL lost mid-run: `/readyz` says so (503) while `/healthz` stays
+/// 200, registration fails with a clear server error instead of hanging,
+/// and all of it recovers by itself when the database is back.
+#[tokio::test]
+async fn losing_postgres_is_reported_and_recovered_from() -> anyhow::Result<()> {
+    let postgres = crate::services::Postgres::start()?;
+    let server = Setup::new()
+        .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+        .start()
+        .await?;
+    let http = anonymous(&server)?;
+    let probe = |path: &'static str| {
+        let request = http.get(format!("{}{path}", base(&server)));
+        async move {
+            let res = request.send().await?;
+            let status = res.status().as_u16();
+            anyhow::Ok((status, res.text().await?))
+        }
+    };
+    let register = || {
+        http.post(format!("{}/register", base(&server)))
+            .json(&json!({"redirect_uris": ["http://127.0.0.1:9/cb"],
+                          "token_endpoint_auth_method": "none"}))
+            .send()
+    };
+    assert_eq!(probe("/readyz").await?.0, 200);
+
+    postgres.kill()?;
+    let (status, body) = probe("/readyz").await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("state database"), "{body}");
+    assert_eq!(probe("/healthz").await?.0, 200, "liveness is not readiness");
+    let started = std::time::Instant::now();
+    let refused = register().await?;
+    assert!(refused.status().is_server_error(), "{}", refused.status());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "a lost database must fail requests, not hang them: {:?}",
+        started.elapsed()
+    );
+
+    postgres.restart()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = probe("/readyz").await?;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready again: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(register().await?.status().as_u16(), 201);
+    Ok(())
+}
