@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{
-    Server, Setup, client_builder, form_value, mint_token, set_cookies, tool_names,
+    Server, Setup, client_builder, form_value, mint_token, set_cookies, stored_keys, tool_names,
 };
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"auth-e2e","version":"1"}}}"#;
@@ -32,18 +32,18 @@ fn base(server: &Server) -> String {
     server.url.trim_end_matches("/mcp").to_string()
 }
 
-/// The server's current signing key, read from its data dir.
+/// The server's current signing key, read from its state database.
 fn signing_key(data_dir: &Path) -> anyhow::Result<(String, EncodingKey)> {
-    let keys: Value = serde_json::from_slice(&std::fs::read(data_dir.join("auth/keys.json"))?)?;
-    let current = keys["keys"]
-        .as_array()
-        .and_then(|keys| keys.iter().find(|k| k["retired_ms"].is_null()))
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let current = stored_keys(data_dir)?
+        .into_iter()
+        .rfind(|k| k.active_from_ms <= now)
         .context("no current key")?;
-    let der = STANDARD.decode(current["pkcs8"].as_str().context("pkcs8")?)?;
-    Ok((
-        current["kid"].as_str().context("kid")?.to_string(),
-        EncodingKey::from_ec_der(&der),
-    ))
+    Ok((current.kid, EncodingKey::from_ec_der(&current.der)))
 }
 
 fn now() -> u64 {

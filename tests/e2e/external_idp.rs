@@ -10,15 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-use crate::harness::{Server, Setup, mint_token, read_request_head, scratch_dir};
+use crate::harness::{Server, Setup, mint_token, read_request_head, scratch_dir, stored_keys};
 
 /// One of the provider's signing keys.
 struct Key {
@@ -32,9 +30,8 @@ struct Key {
 fn new_key(kid: &str, config: &std::path::Path) -> anyhow::Result<Key> {
     let dir = scratch_dir("idp-key");
     mint_token(config, &dir, "x", "read", Some("https://keygen.invalid"))?;
-    let keys: Value = serde_json::from_slice(&std::fs::read(dir.join("auth/keys.json"))?)?;
-    let der = STANDARD.decode(keys["keys"][0]["pkcs8"].as_str().context("pkcs8")?)?;
-    let encoding = EncodingKey::from_ec_der(&der);
+    let key = stored_keys(&dir)?.pop().context("no key")?;
+    let encoding = EncodingKey::from_ec_der(&key.der);
     let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)?;
     jwk.common.key_id = Some(kid.to_string());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);

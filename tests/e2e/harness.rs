@@ -266,12 +266,13 @@ impl Server {
             || config_has(&setup.config, "mode = \"external\"")
             || config_has(&setup.config, "mode = \"certificate\""));
         let token = if embedded_auth {
-            Some(mint_token(
+            Some(mint_token_with(
                 &config_path,
                 &data_dir,
                 "e2e",
                 "read write",
                 None,
+                &setup.env,
             )?)
         } else {
             None
@@ -518,8 +519,22 @@ pub(crate) fn mint_token(
     scope: &str,
     url: Option<&str>,
 ) -> anyhow::Result<String> {
+    mint_token_with(config, data_dir, subject, scope, url, &[])
+}
+
+/// [`mint_token`] with the server's environment (its state database may be
+/// named there).
+fn mint_token_with(
+    config: &Path,
+    data_dir: &Path,
+    subject: &str,
+    scope: &str,
+    url: Option<&str>,
+    env: &[(String, String)],
+) -> anyhow::Result<String> {
     let mut command = Command::new(toolhost_bin());
     command
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("token")
         .arg("--config")
         .arg(config)
@@ -806,4 +821,62 @@ pub(crate) async fn tls_stream_alpn(
             .connect(name, tcp)
             .await?,
     )
+}
+
+/// A signing key of the embedded issuer, read from a data dir's state
+/// database: what an attacker who stole the database would hold, which the
+/// tests use to forge tokens the server must still refuse.
+pub(crate) struct StoredKey {
+    pub(crate) kid: String,
+    pub(crate) active_from_ms: i64,
+    /// PKCS#8 DER.
+    pub(crate) der: Vec<u8>,
+}
+
+/// The signing keys in `data_dir/toolhost.db`, oldest first. Blocking (on
+/// its own thread and runtime), so sync helpers can use it inside tests.
+pub(crate) fn stored_keys(data_dir: &Path) -> anyhow::Result<Vec<StoredKey>> {
+    use base64::Engine;
+    use sqlx::Row;
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        data_dir.join("toolhost.db").display()
+    );
+    let rows = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async move {
+                sqlx::any::install_default_drivers();
+                let pool = sqlx::AnyPool::connect(&url).await?;
+                let rows = sqlx::query(
+                    "SELECT kid, active_from_ms, pkcs8 FROM signing_keys ORDER BY active_from_ms",
+                )
+                .fetch_all(&pool)
+                .await?;
+                let keys = rows
+                    .iter()
+                    .map(|row| {
+                        anyhow::Ok((
+                            row.try_get::<String, _>(0)?,
+                            row.try_get::<i64, _>(1)?,
+                            row.try_get::<String, _>(2)?,
+                        ))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>();
+                pool.close().await;
+                keys
+            })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("reading the signing keys panicked"))??;
+    rows.into_iter()
+        .map(|(kid, active_from_ms, pkcs8)| {
+            Ok(StoredKey {
+                kid,
+                active_from_ms,
+                der: base64::engine::general_purpose::STANDARD.decode(pkcs8)?,
+            })
+        })
+        .collect()
 }

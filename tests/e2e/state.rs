@@ -45,8 +45,8 @@ async fn two_servers_on_one_data_dir_lose_no_registration() -> anyhow::Result<()
     let a = replica(&data_dir, "a").start().await?;
     let b = replica(&data_dir, "b").start().await?;
     let (http_a, http_b) = (anonymous(&a)?, anonymous(&b)?);
-    let registrations = (0..80).map(|i| {
-        let (http, server) = if i % 2 == 0 {
+    let registrations = (0..80usize).map(|i| {
+        let (http, server) = if i.is_multiple_of(2) {
             (&http_a, &a)
         } else {
             (&http_b, &b)
@@ -198,9 +198,10 @@ async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> an
 
 /// Two replicas, each with its own data dir, sharing one PostgreSQL (the
 /// test's own server). They start together on an empty database (the
-/// schema migrates once, under the lock); registrations spread over both
-/// are all kept; of 50 parallel refreshes of one token spread over both,
-/// exactly one succeeds.
+/// schema migrates once, under the lock); each verifies the other's
+/// tokens (one key ring); registrations spread over both are all kept; of
+/// 50 parallel refreshes of one token spread over both, exactly one
+/// succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_postgres_register_and_rotate_as_one() -> anyhow::Result<()> {
     let postgres = crate::services::Postgres::start()?;
@@ -213,17 +214,29 @@ async fn replicas_on_postgres_register_and_rotate_as_one() -> anyhow::Result<()>
         dir_a.join("auth/state.json"),
         serde_json::to_vec(&state_file("unused", refresh_secret))?,
     )?;
+    // One public URL, as behind a balancer: one issuer, one audience.
     let replica = |dir: &std::path::Path| {
         Setup::new()
             .data_dir(dir.to_path_buf())
-            .config("[auth]\nmax_clients_per_range = 0\n")
+            .config(
+                "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
+                 [auth]\nmax_clients_per_range = 0\n",
+            )
             .env("TOOLHOST_CLUSTER__POSTGRES_URL", &url)
     };
     let (a, b) = tokio::join!(replica(&dir_a).start(), replica(&dir_b).start());
     let (a, b) = (a?, b?);
+    // One key ring: a token signed by either replica is good on both.
+    for (signer, verifier) in [(&a, &b), (&b, &a)] {
+        let token = signer.token.as_deref().unwrap_or_default();
+        let reply = verifier
+            .stateless_as(token, "tools/list", json!({}))
+            .await?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
     let (http_a, http_b) = (anonymous(&a)?, anonymous(&b)?);
     let pick = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             (&http_a, &a)
         } else {
             (&http_b, &b)

@@ -66,7 +66,7 @@ pub struct Auth {
 
 impl Auth {
     /// Builds the auth state for a server reachable at `base_url`.
-    pub fn new(
+    pub async fn new(
         config: &Config,
         base_url: &str,
         audit: AuditSink,
@@ -95,11 +95,17 @@ impl Auth {
             }
             AuthMode::Embedded => {
                 let dir = auth_dir(&config.server.data_dir);
-                let ring = Arc::new(KeyRing::open(
-                    &dir,
-                    auth.key_rotation,
-                    auth.access_token_ttl + auth.leeway_ms,
-                )?);
+                crate::secret_file::create_dir(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let ring = Arc::new(
+                    KeyRing::open(
+                        state.clone(),
+                        &dir,
+                        auth.key_rotation,
+                        auth.access_token_ttl + auth.leeway_ms,
+                    )
+                    .await?,
+                );
                 let issuer_url = base_url.to_string();
                 let embedded = issuer::Issuer::open(
                     &dir,

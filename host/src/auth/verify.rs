@@ -248,13 +248,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ring() -> (Arc<KeyRing>, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("toolhost-verify-{}", uuid::Uuid::new_v4()));
+    /// A key ring in a scratch database; the scratch dir goes when the
+    /// returned guard drops.
+    async fn ring() -> (Arc<KeyRing>, crate::state::testing::Scratch) {
+        let scratch = crate::state::testing::scratch().await;
         let hour = Duration::from_secs(3600);
-        (
-            Arc::new(KeyRing::open(&dir, hour, hour).expect("ring")),
-            dir,
-        )
+        let ring = KeyRing::open(scratch.durable.clone(), &scratch.dir, hour, hour)
+            .await
+            .expect("ring");
+        (Arc::new(ring), scratch)
     }
 
     fn verifier(ring: Arc<KeyRing>) -> Verifier {
@@ -289,19 +291,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_good_token_yields_its_principal() {
-        let (ring, dir) = ring();
+        let (ring, _scratch) = ring().await;
         let token = ring.sign(&claims(json!({}))).expect("sign");
         let principal = verifier(ring).verify(&token).await.expect("valid");
         assert_eq!(principal.subject, "alice");
         assert_eq!(principal.client_id.as_deref(), Some("cli"));
         assert_eq!(principal.scopes, vec!["read", "write"]);
         assert_eq!(principal.groups, vec!["dev"]);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn claims_that_do_not_hold_are_refused_with_the_reason() {
-        let (ring, dir) = ring();
+        let (ring, _scratch) = ring().await;
         let v = verifier(ring.clone());
         let now = now_ms() / 1000;
         let cases = [
@@ -319,12 +320,11 @@ mod tests {
             let token = ring.sign(&claims(overrides.clone())).expect("sign");
             assert_eq!(v.verify(&token).await, Err(expected), "{overrides}");
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn forged_headers_are_refused() {
-        let (ring, dir) = ring();
+        let (ring, _scratch) = ring().await;
         let v = verifier(ring.clone());
         let token = ring.sign(&claims(json!({}))).expect("sign");
         let payload = token.split('.').nth(1).expect("payload");
@@ -373,6 +373,5 @@ mod tests {
             parts[2]
         );
         assert_eq!(v.verify(&forged).await, Err(TokenError::Signature));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -60,14 +60,19 @@ pub(super) struct TokenArgs {
 pub(super) fn token(args: TokenArgs) -> anyhow::Result<()> {
     let config = args.state.load()?;
     let dir = auth::auth_dir(&config.server.data_dir);
-    let token = issuer::mint_offline(
-        &dir,
-        args.url.as_deref(),
-        &args.sub,
-        &args.scope,
-        args.ttl,
-        config.auth.key_rotation,
-    )?;
+    let token = runtime()?.block_on(async {
+        let state = std::sync::Arc::new(super::open_state(&config).await?);
+        issuer::mint_offline(
+            state,
+            &dir,
+            args.url.as_deref(),
+            &args.sub,
+            &args.scope,
+            args.ttl,
+            config.auth.key_rotation,
+        )
+        .await
+    })?;
     println!("{token}");
     Ok(())
 }
@@ -94,10 +99,7 @@ pub(super) enum ClientCommand {
 }
 
 pub(super) fn client(command: ClientCommand) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime()?;
     let (state, name, scope) = match command {
         ClientCommand::List { state } => {
             let config = state.load()?;
@@ -167,4 +169,12 @@ pub(super) fn user(command: UserCommand) -> anyhow::Result<()> {
     eprintln!();
     println!("user {name} saved in {}", path.display());
     Ok(())
+}
+
+/// The admin commands work on the state database, whose API is async.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

@@ -282,6 +282,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     let base_url = config.base_url(bound);
     let state = Arc::new(open_state(&config).await?);
     let auth = Auth::new(&config, &base_url, audit_sink.clone(), state.clone())
+        .await
         .context("setting up auth")?;
     let first_password = match auth.embedded() {
         Some(issuer) => issuer
@@ -482,6 +483,23 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The deployment's durable state: PostgreSQL when `[cluster]` names one,
+/// else the embedded database in the data dir.
+async fn open_state(config: &Config) -> anyhow::Result<crate::state::Durable> {
+    let postgres = config.cluster.postgres_url.as_deref();
+    let state = crate::state::Durable::open(&config.server.data_dir, postgres)
+        .await
+        .context("opening the state database")?;
+    match postgres {
+        Some(url) => tracing::info!(database = %crate::state::redact(url), "state in PostgreSQL"),
+        None => tracing::info!(
+            file = %config.server.data_dir.join(crate::state::SQLITE_FILE).display(),
+            "state in the embedded database"
+        ),
+    }
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -528,21 +546,4 @@ mod tests {
         }
         assert!(checked >= 14, "{checked}");
     }
-}
-
-/// The deployment's durable state: PostgreSQL when `[cluster]` names one,
-/// else the embedded database in the data dir.
-async fn open_state(config: &Config) -> anyhow::Result<crate::state::Durable> {
-    let postgres = config.cluster.postgres_url.as_deref();
-    let state = crate::state::Durable::open(&config.server.data_dir, postgres)
-        .await
-        .context("opening the state database")?;
-    match postgres {
-        Some(url) => tracing::info!(database = %crate::state::redact(url), "state in PostgreSQL"),
-        None => tracing::info!(
-            file = %config.server.data_dir.join(crate::state::SQLITE_FILE).display(),
-            "state in the embedded database"
-        ),
-    }
-    Ok(state)
 }

@@ -676,7 +676,7 @@ mod tests {
                 .expect("q")
         );
         assert!(
-            !d.consented("alice", "c2", &[read.clone()])
+            !d.consented("alice", "c2", std::slice::from_ref(&read))
                 .await
                 .expect("q")
         );
@@ -770,7 +770,7 @@ mod tests {
     async fn two_processes_on_one_file_lose_nothing() {
         let s = scratch().await;
         let other = Durable::open(&s.dir, None).await.expect("second opener");
-        let stores = [&s.durable, &other];
+        let stores = [&*s.durable, &other];
         let registrations = (0..40).map(|i| {
             let store = stores[i % 2];
             async move {

@@ -43,12 +43,8 @@ fn key_from_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StateError> {
 impl Durable {
     /// Every stored key, oldest first.
     pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StateError> {
-        let rows = sqlx::query(SELECT_KEYS)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(key_from_row)
-            .collect()
+        let rows = sqlx::query(SELECT_KEYS).fetch_all(&self.pool).await?;
+        rows.iter().map(key_from_row).collect()
     }
 
     /// Changes the key set as `plan` decides from the keys it is shown,
@@ -59,9 +55,7 @@ impl Durable {
         plan: impl FnOnce(&[StoredKey]) -> KeyPlan,
     ) -> Result<Vec<StoredKey>, StateError> {
         let mut tx = self.write().await?;
-        let rows = sqlx::query(SELECT_KEYS)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(SELECT_KEYS).fetch_all(&mut *tx).await?;
         let keys = rows
             .iter()
             .map(key_from_row)

@@ -9,11 +9,12 @@ use super::{Durable, StateError};
 /// (version, name, statements). Both engines run the same statements: the
 /// types are those SQLite and PostgreSQL share (`BIGINT`, `TEXT`), lists
 /// are JSON text, flags are 0/1.
-const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
-    1,
-    "issuer clients, refresh families and consents",
-    &[
-        "CREATE TABLE clients (
+const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (
+        1,
+        "issuer clients, refresh families and consents",
+        &[
+            "CREATE TABLE clients (
             client_id TEXT PRIMARY KEY,
             client_name TEXT,
             secret_sha256 TEXT,
@@ -26,11 +27,11 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             registered_from TEXT,
             last_used BIGINT
         )",
-        "CREATE INDEX clients_registered_from ON clients (registered_from)",
-        // Families of clients known by metadata document have no row in
-        // `clients`, so there is no foreign key; deleting a client deletes
-        // its families explicitly.
-        "CREATE TABLE families (
+            "CREATE INDEX clients_registered_from ON clients (registered_from)",
+            // Families of clients known by metadata document have no row in
+            // `clients`, so there is no foreign key; deleting a client deletes
+            // its families explicitly.
+            "CREATE TABLE families (
             family_id TEXT PRIMARY KEY,
             client_id TEXT NOT NULL,
             subject TEXT NOT NULL,
@@ -39,16 +40,27 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             expires BIGINT NOT NULL,
             current_sha256 TEXT NOT NULL
         )",
-        "CREATE INDEX families_client ON families (client_id)",
-        "CREATE TABLE consents (
+            "CREATE INDEX families_client ON families (client_id)",
+            "CREATE TABLE consents (
             subject TEXT NOT NULL,
             client_id TEXT NOT NULL,
             scope TEXT NOT NULL,
             PRIMARY KEY (subject, client_id, scope)
         )",
-        "CREATE INDEX consents_client ON consents (client_id)",
-    ],
-)];
+            "CREATE INDEX consents_client ON consents (client_id)",
+        ],
+    ),
+    (
+        2,
+        "the issuer's signing keys",
+        &["CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY,
+            active_from_ms BIGINT NOT NULL,
+            pkcs8 TEXT NOT NULL,
+            public_jwk TEXT NOT NULL
+        )"],
+    ),
+];
 
 pub(super) fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |(version, _, _)| *version)

@@ -1,5 +1,6 @@
 //! Durable state shared by every process that serves one deployment: the
-//! embedded issuer's clients, refresh-token families and consents.
+//! embedded issuer's clients, refresh-token families, consents and signing
+//! keys.
 //!
 //! One implementation over sqlx's `Any` driver serves two engines, chosen by
 //! configuration: SQLite in the data dir (the default; WAL, so two processes
@@ -14,6 +15,7 @@
 
 mod import;
 pub(crate) mod issuer;
+pub(crate) mod keys;
 mod migrate;
 
 use std::path::Path;
@@ -194,7 +196,7 @@ pub(crate) mod testing {
 
     /// A fresh embedded database in its own temp dir (removed on drop).
     pub(crate) struct Scratch {
-        pub(crate) durable: Durable,
+        pub(crate) durable: std::sync::Arc<Durable>,
         pub(crate) dir: std::path::PathBuf,
     }
 
@@ -208,7 +210,10 @@ pub(crate) mod testing {
         let dir = std::env::temp_dir().join(format!("toolhost-state-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let durable = Durable::open(&dir, None).await.expect("open");
-        Scratch { durable, dir }
+        Scratch {
+            durable: std::sync::Arc::new(durable),
+            dir,
+        }
     }
 }
 

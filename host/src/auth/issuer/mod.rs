@@ -195,7 +195,7 @@ impl Issuer {
             let interval = issuer.ring.check_interval();
             loop {
                 tokio::time::sleep(interval).await;
-                match issuer.ring.rotate_if_due(now_ms()) {
+                match issuer.ring.rotate_if_due(now_ms()).await {
                     Ok(true) => {
                         tracing::info!("rotated the token signing key");
                         issuer
@@ -317,7 +317,8 @@ pub async fn add_client(
 /// `toolhost token`: mints an access token from the local signing keys, for
 /// scripts and tests. The server must have run once with this data dir (it
 /// publishes its issuer URL there), unless `issuer` is given.
-pub fn mint_offline(
+pub async fn mint_offline(
+    store: Arc<Durable>,
     auth_dir: &Path,
     issuer: Option<&str>,
     subject: &str,
@@ -342,7 +343,7 @@ pub fn mint_offline(
         })?)
         .with_context(|| format!("parsing {}", path.display()))?,
     };
-    let ring = KeyRing::open(auth_dir, key_rotation, ttl)?;
+    let ring = KeyRing::open(store, auth_dir, key_rotation, ttl).await?;
     let now = store::now();
     let claims = AccessClaims {
         iss: &published.issuer,
