@@ -39,8 +39,53 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// PostgreSQL for the durable state (OAuth clients, refresh-token
-    /// families, consents), e.g. `postgres://toolhost:…@db:5432/toolhost`.
+    /// families, consents, signing keys), e.g.
+    /// `postgres://toolhost:…@db:5432/toolhost`.
     pub postgres_url: Option<String>,
+    /// This replica's name: its audit chain's files carry it. Default: the
+    /// host name when `postgres_url` is set (a pod's name on Kubernetes),
+    /// else none.
+    pub replica_id: Option<String>,
+}
+
+impl ClusterConfig {
+    /// The name this process's audit chain goes by (empty: none).
+    pub fn replica(&self) -> String {
+        match (&self.replica_id, &self.postgres_url) {
+            (Some(id), _) => id.clone(),
+            (None, Some(_)) => host_name(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The host's name, cut to what a replica id may hold.
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(63)
+        .collect();
+    if valid_replica_id(&name) {
+        name
+    } else {
+        "replica".to_string()
+    }
+}
+
+/// A replica id is part of file names: letters, digits, `.`, `_`, `-`,
+/// starting with a letter or digit, at most 63 characters.
+fn valid_replica_id(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// By hand, so a logged configuration never shows the database password.
@@ -51,6 +96,7 @@ impl std::fmt::Debug for ClusterConfig {
                 "postgres_url",
                 &self.postgres_url.as_ref().map(|_| "(set, not shown)"),
             )
+            .field("replica_id", &self.replica_id)
             .finish()
     }
 }
@@ -631,6 +677,14 @@ impl Config {
             return invalid(
                 "cluster.postgres_url must be a postgres:// or postgresql:// URL".into(),
             );
+        }
+        if let Some(id) = &self.cluster.replica_id
+            && !valid_replica_id(id)
+        {
+            return invalid(format!(
+                "cluster.replica_id {id:?}: use 1 to 63 letters, digits, '.', '_' or '-', \
+                 starting with a letter or digit"
+            ));
         }
         let limits = &self.plugins.limits;
         let policy = &self.plugins.policy;

@@ -356,3 +356,48 @@ async fn losing_postgres_is_reported_and_recovered_from() -> anyhow::Result<()> 
     assert_eq!(register().await?.status().as_u16(), 201);
     Ok(())
 }
+
+/// Two servers on one data dir write one audit directory: the second with
+/// the first's chain is refused at start (its lines would interleave the
+/// chain beyond verifying); named replicas each write their own chain, and
+/// `audit verify` checks every chain in the directory.
+#[tokio::test]
+async fn replicas_sharing_an_audit_dir_each_keep_a_chain() -> anyhow::Result<()> {
+    let data_dir = scratch_dir("shared-audit");
+    let first = Setup::new().data_dir(data_dir.clone()).start().await?;
+    let refused = Setup::new().data_dir(data_dir.clone()).start().await;
+    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("cluster.replica_id"), "{err}");
+    drop(first);
+
+    let a = Setup::new()
+        .data_dir(data_dir.clone())
+        .env("TOOLHOST_CLUSTER__REPLICA_ID", "pod-a")
+        .start()
+        .await?;
+    let b = Setup::new()
+        .data_dir(data_dir.clone())
+        .env("TOOLHOST_CLUSTER__REPLICA_ID", "pod-b")
+        .start()
+        .await?;
+    for server in [&a, &b] {
+        let token = server.token.as_deref().unwrap_or_default();
+        let reply = server.stateless_as(token, "tools/list", json!({})).await?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    drop((a, b));
+    let out = std::process::Command::new(crate::harness::toolhost_bin())
+        .args(["audit", "verify"])
+        .arg(data_dir.join("audit"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for chain in ["chain (unnamed)", "chain pod-a", "chain pod-b"] {
+        assert!(text.contains(chain), "{chain} missing from:\n{text}");
+    }
+    Ok(())
+}

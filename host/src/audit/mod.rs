@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 pub use layer::{AuditBatch, AuditNote, layer};
 pub use record::{Event, Outcome, Record};
-pub use verify::{VerifyError, VerifyReport, verify_dir};
+pub use verify::{ChainReport, VerifyError, VerifyReport, verify_dir};
 
 use crate::config::AuditConfig;
 
@@ -88,20 +88,27 @@ pub enum AuditError {
     },
     #[error("audit log in {dir} does not verify, refusing to append to a broken chain: {error}")]
     Broken { dir: PathBuf, error: VerifyError },
+    #[error(
+        "another toolhost process is writing the audit chain {chain} in {dir}; \
+         give each process its own cluster.replica_id (or audit.dir)",
+        chain = if replica.is_empty() { "(unnamed)" } else { replica.as_str() }
+    )]
+    InUse { dir: PathBuf, replica: String },
 }
 
 impl AuditSink {
     /// Opens the log at start-up, continuing the chain of the newest file.
     /// With auditing disabled, returns a sink that records nothing.
+    /// `replica` names this process's chain (empty: the unnamed one);
+    /// `key` is the deployment's argument-digest key, the same in every
+    /// replica so digests compare across them.
     pub fn start(
         config: &AuditConfig,
         data_dir: &std::path::Path,
+        replica: &str,
+        key: [u8; 32],
     ) -> Result<(AuditSink, Option<AuditWriter>), AuditError> {
         let dir = config.dir.clone().unwrap_or_else(|| data_dir.join("audit"));
-        let key = load_key(&dir).map_err(|source| AuditError::Open {
-            dir: dir.clone(),
-            source,
-        })?;
         let written = Arc::new(AtomicU64::new(0));
         let drops = Arc::new(writer::Drops::default());
         if !config.enabled {
@@ -119,7 +126,7 @@ impl AuditSink {
                 None,
             ));
         }
-        let (tx, task) = writer::start(config, &dir, written.clone(), drops.clone())?;
+        let (tx, task) = writer::start(config, &dir, replica, written.clone(), drops.clone())?;
         let inner = Inner {
             tx: Some(tx.clone()),
             key,
@@ -194,18 +201,13 @@ impl AuditSink {
     }
 }
 
-fn load_key(dir: &std::path::Path) -> std::io::Result<[u8; 32]> {
-    let path = dir.join("digest.key");
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Ok(key);
-    }
-    crate::secret_file::create_dir(dir)?;
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    crate::secret_file::write(&path, &key)?;
-    Ok(key)
+/// The argument-digest key an earlier release kept in the audit directory,
+/// if there is one: the deployment's shared key starts as it, so digests
+/// stay comparable across the upgrade.
+pub fn legacy_key(config: &AuditConfig, data_dir: &std::path::Path) -> Option<[u8; 32]> {
+    let dir = config.dir.clone().unwrap_or_else(|| data_dir.join("audit"));
+    let bytes = std::fs::read(dir.join("digest.key")).ok()?;
+    <[u8; 32]>::try_from(bytes.as_slice()).ok()
 }
 
 #[cfg(test)]
@@ -241,7 +243,7 @@ mod tests {
         let mut config = AuditConfig::default();
         config.dir = Some(dir.clone());
         config.queue = 2;
-        let (sink, writer) = AuditSink::start(&config, &dir).expect("start");
+        let (sink, writer) = AuditSink::start(&config, &dir, "", [7; 32]).expect("start");
         let writer = writer.expect("auditing is on");
         // The writer lingers after its first record, so a tight loop
         // outruns a queue of two within a few records.
@@ -275,7 +277,7 @@ mod tests {
             assert_eq!(record["activity"], "security_event");
         }
         assert_eq!(
-            report.records,
+            report.records(),
             sent - dropped + drops.len() as u64,
             "every record is either in the log or counted as dropped"
         );
@@ -291,7 +293,7 @@ mod tests {
         let dir = data_dir.join("audit");
         let mut config = AuditConfig::default();
         config.dir = Some(dir.clone());
-        let (sink, writer) = AuditSink::start(&config, &data_dir).expect("start");
+        let (sink, writer) = AuditSink::start(&config, &data_dir, "", [7; 32]).expect("start");
         sink.event(Event::ServerStarted, "test");
         writer.expect("auditing is on").shutdown().await;
         let mode = |p: &std::path::Path| {
@@ -304,7 +306,28 @@ mod tests {
             assert_eq!(mode(&path), 0o600, "{}", path.display());
             files += 1;
         }
-        assert!(files >= 2, "the key and a log file");
+        assert!(files >= 2, "the chain's lock and a log file");
         let _ = std::fs::remove_dir_all(&data_dir);
+    }
+
+    /// Two writers on one chain would interleave it beyond verifying: the
+    /// second is refused and says how to fix it; another replica's chain in
+    /// the same directory is fine, and the lock goes with its writer.
+    #[tokio::test]
+    async fn one_writer_per_chain() {
+        let dir = temp_dir("audit-lock");
+        let mut config = AuditConfig::default();
+        config.dir = Some(dir.clone());
+        let (_sink, first) = AuditSink::start(&config, &dir, "a", [7; 32]).expect("first writer");
+        let err = AuditSink::start(&config, &dir, "a", [7; 32])
+            .err()
+            .expect("a second writer of chain a is refused");
+        assert!(err.to_string().contains("cluster.replica_id"), "{err}");
+        let (_other, second) = AuditSink::start(&config, &dir, "b", [7; 32]).expect("chain b");
+        first.expect("on").shutdown().await;
+        second.expect("on").shutdown().await;
+        let (_again, third) = AuditSink::start(&config, &dir, "a", [7; 32]).expect("lock released");
+        third.expect("on").shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

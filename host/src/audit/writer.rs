@@ -79,6 +79,10 @@ impl Drops {
 
 struct Writer {
     dir: PathBuf,
+    /// Whose chain this is: part of every file name (empty: none named).
+    replica: String,
+    /// Held for the process's life: one writer per chain.
+    _lock: std::fs::File,
     file: std::fs::File,
     file_date: String,
     file_bytes: u64,
@@ -96,6 +100,7 @@ struct Writer {
 pub(crate) fn start(
     config: &AuditConfig,
     dir: &Path,
+    replica: &str,
     written: Arc<AtomicU64>,
     drops: Arc<Drops>,
 ) -> Result<(mpsc::Sender<Command>, tokio::task::JoinHandle<()>), AuditError> {
@@ -104,14 +109,17 @@ pub(crate) fn start(
         source,
     };
     crate::secret_file::create_dir(dir).map_err(open_err)?;
-    let tail = verify::chain_tail(dir).map_err(|error| AuditError::Broken {
+    let lock = lock_chain(dir, replica)?;
+    let tail = verify::chain_tail(dir, replica).map_err(|error| AuditError::Broken {
         dir: dir.to_path_buf(),
         error,
     })?;
     let today = today();
     let mut writer = Writer {
         dir: dir.to_path_buf(),
-        file: open_new(dir, &today).map_err(open_err)?,
+        replica: replica.to_string(),
+        _lock: lock,
+        file: open_new(dir, replica, &today).map_err(open_err)?,
         file_date: today,
         file_bytes: 0,
         prev: tail
@@ -249,7 +257,7 @@ impl Writer {
             return Ok(());
         }
         self.sync()?;
-        self.file = open_new(&self.dir, today)?;
+        self.file = open_new(&self.dir, &self.replica, today)?;
         self.file_date = today.to_string();
         self.file_bytes = 0;
         Ok(())
@@ -272,22 +280,50 @@ impl Writer {
     }
 }
 
-/// Opens the next file for `date`: `audit-YYYYMMDD-NNNNNN.jsonl`, so names
-/// sort in chain order.
-fn open_new(dir: &Path, date: &str) -> std::io::Result<std::fs::File> {
+/// Two processes appending to one chain would interleave it into lines
+/// that no longer verify; the second is refused at start instead. The lock
+/// is the kernel's, so a crashed writer never leaves it held.
+fn lock_chain(dir: &Path, replica: &str) -> Result<std::fs::File, AuditError> {
+    let path = dir.join(format!(".{}lock", verify::file_prefix(replica)));
+    let open_err = |source| AuditError::Open {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(open_err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AuditError::InUse {
+            dir: dir.to_path_buf(),
+            replica: replica.to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(open_err(source)),
+    }
+}
+
+/// Opens the next file of `replica`'s chain for `date`:
+/// `audit-[REPLICA-]YYYYMMDD-NNNNNN.jsonl`, so names sort in chain order.
+fn open_new(dir: &Path, replica: &str, date: &str) -> std::io::Result<std::fs::File> {
+    let prefix = format!("{}{date}-", verify::file_prefix(replica));
     let mut highest = 0u32;
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(n) = name
-            .strip_prefix(&format!("audit-{date}-"))
+            .strip_prefix(&prefix)
             .and_then(|rest| rest.strip_suffix(".jsonl"))
             .and_then(|n| n.parse::<u32>().ok())
         {
             highest = highest.max(n);
         }
     }
-    let path = dir.join(format!("audit-{date}-{:06}.jsonl", highest + 1));
+    let path = dir.join(format!("{prefix}{:06}.jsonl", highest + 1));
     let mut options = std::fs::OpenOptions::new();
     options.create_new(true).append(true);
     #[cfg(unix)]

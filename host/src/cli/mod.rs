@@ -203,15 +203,27 @@ fn audit_verify(
     let report = audit::verify_dir(&dir)
         .with_context(|| format!("audit log {} does not verify", dir.display()))?;
     println!(
-        "audit log {} verifies: {} records in {} files",
+        "audit log {} verifies: {} records in {} files, {} chain(s)",
         dir.display(),
-        report.records,
-        report.files
+        report.records(),
+        report.files(),
+        report.chains.len()
     );
-    for torn in &report.torn {
+    for chain in &report.chains {
+        let name = if chain.replica.is_empty() {
+            "(unnamed)"
+        } else {
+            chain.replica.as_str()
+        };
         println!(
-            "  torn (incomplete) last line at {torn}: a crash during a write; the chain continues after it"
+            "  chain {name}: {} records in {} files",
+            chain.records, chain.files
         );
+        for torn in &chain.torn {
+            println!(
+                "    torn (incomplete) last line at {torn}: a crash during a write; the chain continues after it"
+            );
+        }
     }
     Ok(())
 }
@@ -230,7 +242,17 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     let data_dir = &config.server.data_dir;
     crate::secret_file::create_dir(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let (audit_sink, audit_writer) = AuditSink::start(&config.audit, data_dir)?;
+    let state = Arc::new(open_state(&config).await?);
+    let replica = config.cluster.replica();
+    let audit_key = state
+        .shared_key(
+            crate::state::secrets::AUDIT_DIGEST,
+            audit::legacy_key(&config.audit, data_dir),
+        )
+        .await
+        .context("reading the audit digest key")?;
+    let (audit_sink, audit_writer) =
+        AuditSink::start(&config.audit, data_dir, &replica, audit_key)?;
     audit_sink.event(
         Event::ServerStarted,
         format!("toolhost {}", env!("CARGO_PKG_VERSION")),
@@ -280,7 +302,6 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         .with_context(|| format!("binding {}", config.server.listen))?;
     let bound = listener.local_addr()?;
     let base_url = config.base_url(bound);
-    let state = Arc::new(open_state(&config).await?);
     let auth = Auth::new(&config, &base_url, audit_sink.clone(), state.clone())
         .await
         .context("setting up auth")?;
@@ -303,16 +324,18 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
             )
         }));
     }
-    let mcp_state = Arc::new(
-        mcp::McpState::new(
-            &config,
-            plugin_runtime.clone(),
-            registry,
-            audit_sink.clone(),
-            auth.clone(),
-        )
-        .context("creating the request-state key")?,
-    );
+    let request_state_key = state
+        .shared_key(crate::state::secrets::REQUEST_STATE, None)
+        .await
+        .context("reading the request-state key")?;
+    let mcp_state = Arc::new(mcp::McpState::new(
+        &config,
+        plugin_runtime.clone(),
+        registry,
+        audit_sink.clone(),
+        auth.clone(),
+        request_state_key,
+    ));
     let sweeper = mcp_state.spawn_session_sweeper();
     let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(
         crate::limits::Allowlist::from_config(&config.limits),

@@ -58,13 +58,16 @@ impl McpState {
     }
 
     /// Builds the endpoint's state at start-up from the validated config.
+    /// `state_key` seals `requestState`; every replica holds the same one,
+    /// so a round started on one can finish on another.
     pub fn new(
         config: &Config,
         runtime: Arc<Runtime>,
         registry: Registry,
         audit: AuditSink,
         auth: Arc<Auth>,
-    ) -> std::io::Result<McpState> {
+        state_key: [u8; 32],
+    ) -> McpState {
         let mcp = &config.mcp;
         let mut allowed_hosts: Vec<String> = mcp
             .allowed_hosts
@@ -84,10 +87,8 @@ impl McpState {
             });
         allowed_hosts.extend(public_host);
         let enforce_host = config.server.listen.ip().is_loopback() || !allowed_hosts.is_empty();
-        let state_key = request_state::StateKey::load_or_create(
-            &config.server.data_dir.join("request-state.key"),
-        )?;
-        Ok(McpState {
+        let state_key = request_state::StateKey::new(state_key);
+        McpState {
             runtime,
             registry,
             sessions: session::Sessions::new(
@@ -112,7 +113,7 @@ impl McpState {
             streams: streams::StreamSlots::new(mcp.max_streams_per_client),
             auth,
             next_request: AtomicU64::new(1),
-        })
+        }
     }
 
     /// Whether `who` may see and call `tool`.

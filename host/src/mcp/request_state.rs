@@ -7,7 +7,6 @@
 //! shared by replicas that share the directory.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -31,20 +30,8 @@ pub(crate) struct StateKey([u8; 32]);
 pub(crate) struct InvalidState(pub(crate) &'static str);
 
 impl StateKey {
-    /// Reads the key from `path`, creating it (0600) on first use.
-    pub(crate) fn load_or_create(path: &Path) -> std::io::Result<StateKey> {
-        if let Ok(bytes) = std::fs::read(path)
-            && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-        {
-            return Ok(StateKey(key));
-        }
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-        if let Some(dir) = path.parent() {
-            crate::secret_file::create_dir(dir)?;
-        }
-        crate::secret_file::write(path, &key)?;
-        Ok(StateKey(key))
+    pub(crate) fn new(key: [u8; 32]) -> StateKey {
+        StateKey(key)
     }
 
     /// Seals the answers a call used, for `caller`'s next round of `tool`.

@@ -60,6 +60,14 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             public_jwk TEXT NOT NULL
         )"],
     ),
+    (
+        3,
+        "keys every replica shares",
+        &["CREATE TABLE shared_keys (
+            name TEXT PRIMARY KEY,
+            hex TEXT NOT NULL
+        )"],
+    ),
 ];
 
 pub(super) fn latest() -> i64 {

@@ -17,6 +17,7 @@ mod import;
 pub(crate) mod issuer;
 pub(crate) mod keys;
 mod migrate;
+pub mod secrets;
 
 use std::path::Path;
 use std::sync::Once;
