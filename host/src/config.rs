@@ -42,10 +42,27 @@ pub struct ClusterConfig {
     /// families, consents, signing keys), e.g.
     /// `postgres://toolhost:…@db:5432/toolhost`.
     pub postgres_url: Option<String>,
+    /// Redis for the rate budgets every replica shares (tool calls and the
+    /// sign-in endpoints), e.g. `redis://redis:6379/0`.
+    pub redis_url: Option<String>,
+    /// When Redis cannot be reached: `local` answers from this replica's
+    /// own budgets (N replicas then allow N times the budget until it is
+    /// back), `deny` refuses the calls. Either way a warning is logged and
+    /// `toolhost_shared_budget_fallbacks_total` counts the checks.
+    pub on_redis_down: OnRedisDown,
     /// This replica's name: its audit chain's files carry it. Default: the
     /// host name when `postgres_url` is set (a pod's name on Kubernetes),
     /// else none.
     pub replica_id: Option<String>,
+}
+
+/// `cluster.on_redis_down`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRedisDown {
+    #[default]
+    Local,
+    Deny,
 }
 
 impl ClusterConfig {
@@ -96,6 +113,11 @@ impl std::fmt::Debug for ClusterConfig {
                 "postgres_url",
                 &self.postgres_url.as_ref().map(|_| "(set, not shown)"),
             )
+            .field(
+                "redis_url",
+                &self.redis_url.as_ref().map(|_| "(set, not shown)"),
+            )
+            .field("on_redis_down", &self.on_redis_down)
             .field("replica_id", &self.replica_id)
             .finish()
     }
@@ -676,6 +698,15 @@ impl Config {
         {
             return invalid(
                 "cluster.postgres_url must be a postgres:// or postgresql:// URL".into(),
+            );
+        }
+        if let Some(url) = &self.cluster.redis_url
+            && !url.starts_with("redis://")
+        {
+            return invalid(
+                "cluster.redis_url must be a redis:// URL (TLS to Redis, rediss://, is not built in; \
+                 reach Redis over a private network or a local TLS tunnel)"
+                    .into(),
             );
         }
         if let Some(id) = &self.cluster.replica_id

@@ -40,11 +40,11 @@ pub fn app(
     audit: audit::AuditSink,
     allowlist: Arc<arc_swap::ArcSwap<limits::Allowlist>>,
     metrics: Arc<metrics::Metrics>,
-    state: Arc<state::Durable>,
+    backends: Backends,
 ) -> Router {
     let ready = Ready {
         mcp: mcp.clone(),
-        state,
+        backends,
     };
     // Layers listed later wrap those listed earlier: read bottom to top.
     Router::new()
@@ -74,11 +74,11 @@ pub fn metrics_app(
     mcp: Arc<mcp::McpState>,
     audit: audit::AuditSink,
     metrics: Arc<metrics::Metrics>,
-    state: Arc<state::Durable>,
+    backends: Backends,
 ) -> Router {
     let ready = Ready {
         mcp: mcp.clone(),
-        state,
+        backends,
     };
     let scrape = {
         let mcp = mcp.clone();
@@ -94,10 +94,18 @@ pub fn metrics_app(
         .route("/readyz", get(readyz).with_state(ready))
 }
 
+/// The services a replica depends on, which readiness checks.
+#[derive(Clone)]
+pub struct Backends {
+    pub state: Arc<state::Durable>,
+    /// Redis, when the rate budgets are shared.
+    pub budgets: Option<Arc<state::budgets::SharedBudgets>>,
+}
+
 #[derive(Clone)]
 struct Ready {
     mcp: Arc<mcp::McpState>,
-    state: Arc<state::Durable>,
+    backends: Backends,
 }
 
 /// Ready once plugins are loaded and the listener serves (the server only
@@ -109,27 +117,53 @@ async fn readyz(
     axum::extract::State(ready): axum::extract::State<Ready>,
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     let snapshot = ready.mcp.snapshot();
-    let database = match tokio::time::timeout(READY_PING, ready.state.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(_) => Err(format!("no answer within {READY_PING:?}")),
+    let database = bounded(ready.backends.state.ping()).await;
+    let redis = match &ready.backends.budgets {
+        Some(budgets) => Some(bounded(budgets.ping()).await),
+        None => None,
     };
-    let (status, label) = match &database {
-        Ok(()) => (axum::http::StatusCode::OK, "ready"),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    let failures: Vec<String> = [
+        ("state database", Some(&database)),
+        ("redis", redis.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, result)| match result {
+        Some(Err(reason)) => Some(format!("{name}: {reason}")),
+        _ => None,
+    })
+    .collect();
+    let (status, label) = if failures.is_empty() {
+        (axum::http::StatusCode::OK, "ready")
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
+    let word = |r: &Result<(), String>| if r.is_ok() { "ok" } else { "unreachable" };
     let mut body = serde_json::json!({
         "status": label,
         "plugins": snapshot.plugins_loaded,
         "tools": snapshot.tools_served,
         "sessions": snapshot.sessions_open,
-        "database": if database.is_ok() { "ok" } else { "unreachable" },
+        "database": word(&database),
     });
-    if let Err(reason) = database {
-        tracing::warn!("not ready: the state database: {reason}");
-        body["reason"] = serde_json::Value::from(format!("state database: {reason}"));
+    if let Some(redis) = &redis {
+        body["redis"] = serde_json::Value::from(word(redis));
+    }
+    if !failures.is_empty() {
+        tracing::warn!("not ready: {}", failures.join("; "));
+        body["reason"] = serde_json::Value::from(failures.join("; "));
     }
     (status, axum::Json(body))
+}
+
+/// A readiness check that answers in time, or the reason it did not.
+async fn bounded(
+    check: impl std::future::Future<Output = Result<(), state::StateError>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(READY_PING, check).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {READY_PING:?}")),
+    }
 }
 
 /// How long `/readyz` waits for the database; probes time out at 1 s by

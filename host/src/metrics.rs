@@ -163,6 +163,17 @@ impl Metrics {
         );
     }
 
+    pub fn register_shared_budget_fallbacks(
+        &mut self,
+        fallbacks: &prometheus_client::metrics::counter::Counter,
+    ) {
+        self.registry.register(
+            "shared_budget_fallbacks",
+            "Rate-budget checks made while Redis was unreachable (answered as cluster.on_redis_down says)",
+            fallbacks.clone(),
+        );
+    }
+
     /// The OpenMetrics text, with gauges refreshed from `snapshot`.
     pub fn render(&self, snapshot: &Snapshot, audit: &AuditSink) -> String {
         self.plugins_loaded.set(snapshot.plugins_loaded);

@@ -484,7 +484,11 @@ def main() -> int:
     cluster_values = helm.values_from_yaml(CLUSTER_VALUES.read_text())
 
     for label, values in (("default values", None), ("values-cluster.yaml", cluster_values)):
-        report = helm.lint(CHART, values, strict=True, kube_version=f"v{versions[0]}.0")
+        try:
+            report = helm.lint(CHART, values, strict=True, kube_version=f"v{versions[0]}.0")
+        except helm.HelmError as e:
+            problems.add(f"helm lint ({label})", str(e))
+            continue
         for message in report.get("messages", []):
             if message.get("severity", 0) >= 2:
                 problems.add(f"helm lint ({label})", f"{message.get('path')}: {message.get('error')}")

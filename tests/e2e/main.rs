@@ -13,6 +13,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod conformance;
+mod deploy;
 mod external_idp;
 mod faults;
 mod first_run;

@@ -5,7 +5,9 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -121,6 +123,81 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = self.kill();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A Redis server of the test's own: nothing on disk, loopback only.
+pub(crate) struct Redis {
+    root: PathBuf,
+    port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl Redis {
+    pub(crate) fn start() -> anyhow::Result<Redis> {
+        let redis = Redis {
+            root: temp_dir("redis")?,
+            port: free_port()?,
+            child: Mutex::new(None),
+        };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Stops it with SIGKILL, as a crash would.
+    pub(crate) fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut child) = child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again) on its port, and waits until it answers.
+    pub(crate) fn restart(&self) -> anyhow::Result<()> {
+        let binary =
+            std::env::var_os("TOOLHOST_REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
+        let child = Command::new(&binary)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(&self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} (tests/services/setup.sh installs redis-server)",
+                    binary.to_string_lossy()
+                )
+            })?;
+        *self.child.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("redis-server did not listen on {} within 20 s", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

@@ -401,3 +401,132 @@ async fn replicas_sharing_an_audit_dir_each_keep_a_chain() -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// A tool call as `token`'s holder.
+async fn call(server: &Server, token: &str) -> anyhow::Result<crate::harness::Reply> {
+    server
+        .stateless_as(
+            token,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "x"}}),
+        )
+        .await
+}
+
+/// Three replicas behind one address share PostgreSQL and Redis: a budget
+/// of 10 calls an hour lets exactly 10 through, whichever replicas serve
+/// them (per-process budgets would let 30 through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_spend_one_budget() -> anyhow::Result<()> {
+    let (postgres, redis) = (
+        crate::services::Postgres::start()?,
+        crate::services::Redis::start()?,
+    );
+    let replica = || {
+        Setup::new()
+            .fixture("hostile")
+            .config(
+                "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
+                 [limits]\ntool_calls_per_hour = 10\ntool_calls_burst = 10\n",
+            )
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+            .env("TOOLHOST_CLUSTER__REDIS_URL", &redis.url())
+    };
+    let (a, b, c) = tokio::join!(replica().start(), replica().start(), replica().start());
+    let replicas = [a?, b?, c?];
+    let token = replicas[0].token.clone().unwrap_or_default();
+    let mut statuses = Vec::new();
+    for i in 0..16 {
+        statuses.push(call(&replicas[i % 3], &token).await?.status);
+    }
+    let allowed = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(allowed, 10, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 429)),
+        "{statuses:?}"
+    );
+    let refused = call(&replicas[1], &token).await?;
+    assert_eq!(
+        refused.json()["error"]["data"]["limit"],
+        "calls",
+        "{}",
+        refused.text
+    );
+    Ok(())
+}
+
+/// Redis lost mid-run: `/readyz` says so; with `on_redis_down = "deny"`
+/// calls are refused, with `local` they are answered from the replica's own
+/// budgets and counted; both recover by themselves when Redis is back.
+#[tokio::test]
+async fn losing_redis_follows_the_operators_choice() -> anyhow::Result<()> {
+    let (postgres, redis) = (
+        crate::services::Postgres::start()?,
+        crate::services::Redis::start()?,
+    );
+    let server = |on_down: &str| {
+        Setup::new()
+            .fixture("hostile")
+            .config(&format!(
+                "[cluster]\non_redis_down = \"{on_down}\"\n\
+                 [limits]\ntool_calls_per_hour = 1000\ntool_calls_burst = 1000\n"
+            ))
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+            .env("TOOLHOST_CLUSTER__REDIS_URL", &redis.url())
+            .start()
+    };
+    let (deny, local) = (server("deny").await?, server("local").await?);
+    let (deny_token, local_token) = (
+        deny.token.clone().unwrap_or_default(),
+        local.token.clone().unwrap_or_default(),
+    );
+    let http = anonymous(&deny)?;
+    let ready = |server: &Server| {
+        let request = http.get(format!("{}/readyz", base(server)));
+        async move { anyhow::Ok(request.send().await?.status().as_u16()) }
+    };
+    assert_eq!(call(&deny, &deny_token).await?.status, 200);
+    assert_eq!(ready(&deny).await?, 200);
+
+    redis.kill();
+    let started = std::time::Instant::now();
+    let refused = call(&deny, &deny_token).await?;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(
+        refused.json()["error"]["data"]["limit"],
+        "shared-budgets-unavailable",
+        "{}",
+        refused.text
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        call(&local, &local_token).await?.status,
+        200,
+        "local budgets answer"
+    );
+    assert_eq!(ready(&deny).await?, 503);
+    let metrics_url = local.metrics_url.clone().unwrap_or_default();
+    let metrics = reqwest::get(&metrics_url).await?.text().await?;
+    let fallbacks = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("toolhost_shared_budget_fallbacks_total "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(fallbacks >= 1.0, "no fallback counted:\n{metrics}");
+
+    redis.restart()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while call(&deny, &deny_token).await?.status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "calls did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ready(&deny).await?, 200);
+    Ok(())
+}

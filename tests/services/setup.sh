@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the database servers the state tests start for themselves
+# Installs the servers the state tests start for themselves
 # (tests/e2e/services.rs): PostgreSQL's server programs (initdb, pg_ctl,
-# postgres) from Debian's `postgresql` package, when no
-# /usr/lib/postgresql/*/bin/initdb is on the machine and we are root.
+# postgres) from Debian's `postgresql` package and `redis-server` from
+# `redis-server`, when they are missing and we are root.
 # The tests never use a running instance; each starts its own in a temp dir
 # on a free loopback port.
 #
@@ -17,6 +17,7 @@ have_postgres() {
 
 missing=()
 have_postgres || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 
 if ((${#missing[@]} == 0)); then

@@ -153,6 +153,9 @@ fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
     // PostgreSQL's server programs, for the state tests' own throwaway
     // database servers (Debian's packages, when missing).
     run(Command::new("bash").arg(root.join("tests/services/setup.sh")))?;
+    // Helm's Go SDK (as a Python package) and the Kubernetes schemas, to
+    // render and validate the chart and manifests under deploy/ offline.
+    run(Command::new("bash").arg(root.join("tests/deploy/setup.sh")))?;
     // Example plugins in Python, JavaScript and C, with toolchains from PyPI,
     // npm and crates.io (stamped: a few seconds when nothing changed).
     run(Command::new("bash").arg(root.join("plugins/examples/build.sh")))?;

@@ -71,6 +71,7 @@ impl Auth {
         base_url: &str,
         audit: AuditSink,
         state: Arc<crate::state::Durable>,
+        shared_budgets: Option<crate::limits::Shared>,
     ) -> anyhow::Result<Arc<Auth>> {
         let auth = &config.auth;
         let resource = format!("{base_url}/mcp");
@@ -145,6 +146,7 @@ impl Auth {
             endpoint_budget: Arc::new(crate::limits::AddressBudget::per_minute(
                 config.limits.auth_requests_per_minute,
                 config.limits.auth_burst,
+                shared_budgets,
             )),
             certificate_scopes: auth.certificate_scopes.clone(),
         }))

@@ -302,9 +302,16 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         .with_context(|| format!("binding {}", config.server.listen))?;
     let bound = listener.local_addr()?;
     let base_url = config.base_url(bound);
-    let auth = Auth::new(&config, &base_url, audit_sink.clone(), state.clone())
-        .await
-        .context("setting up auth")?;
+    let shared_budgets = shared_budgets(&config)?;
+    let auth = Auth::new(
+        &config,
+        &base_url,
+        audit_sink.clone(),
+        state.clone(),
+        shared_budgets.clone(),
+    )
+    .await
+    .context("setting up auth")?;
     let first_password = match auth.embedded() {
         Some(issuer) => issuer
             .ensure_first_user()
@@ -335,6 +342,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         audit_sink.clone(),
         auth.clone(),
         request_state_key,
+        shared_budgets.clone(),
     ));
     let sweeper = mcp_state.spawn_session_sweeper();
     let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(
@@ -343,6 +351,10 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     let mut metrics = crate::metrics::Metrics::new();
     metrics.register_plugin_timings(plugin_runtime.timings());
     metrics.register_plugin_log_drops(plugin_runtime.log_dropped());
+    if let Some(shared) = &shared_budgets {
+        metrics.register_shared_budget_fallbacks(shared.fallbacks());
+    }
+    let budgets = shared_budgets.as_ref().map(|s| s.budgets().clone());
     let metrics = Arc::new(metrics);
     let (metrics_listener, metrics_line) = bind_metrics(&config.metrics).await?;
     let metrics_server = metrics_listener.map(|listener| {
@@ -350,7 +362,10 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
             mcp_state.clone(),
             audit_sink.clone(),
             metrics.clone(),
-            state.clone(),
+            crate::Backends {
+                state: state.clone(),
+                budgets: budgets.clone(),
+            },
         );
         tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {
@@ -379,7 +394,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         audit_sink.clone(),
         allowlist,
         metrics,
-        state,
+        crate::Backends { state, budgets },
     );
 
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -504,6 +519,20 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
+}
+
+/// Rate budgets in Redis, when `[cluster]` names one.
+fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::Shared>> {
+    let Some(url) = &config.cluster.redis_url else {
+        return Ok(None);
+    };
+    let budgets = crate::state::budgets::SharedBudgets::new(url)
+        .with_context(|| format!("setting up Redis at {}", crate::state::redact(url)))?;
+    tracing::info!(redis = %crate::state::redact(url), on_down = ?config.cluster.on_redis_down, "rate budgets shared in Redis");
+    Ok(Some(crate::limits::Shared::new(
+        Arc::new(budgets),
+        config.cluster.on_redis_down,
+    )))
 }
 
 /// The deployment's durable state: PostgreSQL when `[cluster]` names one,

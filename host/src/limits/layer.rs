@@ -101,7 +101,7 @@ pub async fn address_budget_layer(
         .extensions()
         .get::<ClientRange>()
         .map_or_else(|| "unknown".to_string(), ToString::to_string);
-    match budget.check(&address) {
+    match budget.check(&address).await {
         Ok(()) => next.run(request).await,
         Err(limited) => {
             let wait = limited.retry_after.as_secs().max(1);

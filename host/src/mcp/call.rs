@@ -118,7 +118,8 @@ pub(crate) async fn call_tool(state: &Arc<McpState>, ctx: &RequestCtx, request: 
             ));
         }
     }
-    match state.rates.load().check(&ctx.principal.subject, &name) {
+    let rates = state.rates.load_full();
+    match rates.check(&ctx.principal.subject, &name).await {
         Ok(rate) => *ctx.rate.lock().unwrap_or_else(|poison| poison.into_inner()) = rate,
         Err(limited) => {
             tracing::info!(principal = %ctx.principal.subject, tool = %name, limit = %limited.policy, "rate limited");

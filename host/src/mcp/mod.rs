@@ -45,6 +45,9 @@ pub struct McpState {
     audit: AuditSink,
     /// Swapped whole when the config file's `[limits]` change.
     rates: arc_swap::ArcSwap<RateTable>,
+    /// Budgets in Redis, when the cluster has one; kept to rebuild the
+    /// table when the limits are reconfigured.
+    shared_budgets: Option<crate::limits::Shared>,
     /// Open long-lived event streams per client.
     streams: Arc<streams::StreamSlots>,
     auth: Arc<Auth>,
@@ -54,7 +57,10 @@ pub struct McpState {
 impl McpState {
     /// New tool-call budgets from a reloaded `[limits]`; budgets start full.
     pub fn replace_rates(&self, limits: &crate::config::LimitsConfig) {
-        self.rates.store(Arc::new(RateTable::new(limits)));
+        self.rates.store(Arc::new(RateTable::new(
+            limits,
+            self.shared_budgets.clone(),
+        )));
     }
 
     /// Builds the endpoint's state at start-up from the validated config.
@@ -67,6 +73,7 @@ impl McpState {
         audit: AuditSink,
         auth: Arc<Auth>,
         state_key: [u8; 32],
+        shared_budgets: Option<crate::limits::Shared>,
     ) -> McpState {
         let mcp = &config.mcp;
         let mut allowed_hosts: Vec<String> = mcp
@@ -109,7 +116,11 @@ impl McpState {
             },
             state_key,
             audit,
-            rates: arc_swap::ArcSwap::from_pointee(RateTable::new(&config.limits)),
+            rates: arc_swap::ArcSwap::from_pointee(RateTable::new(
+                &config.limits,
+                shared_budgets.clone(),
+            )),
+            shared_budgets,
             streams: streams::StreamSlots::new(mcp.max_streams_per_client),
             auth,
             next_request: AtomicU64::new(1),

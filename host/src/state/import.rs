@@ -48,7 +48,7 @@ pub(super) async fn legacy_json(durable: &Durable, data_dir: &Path) -> Result<()
         .values()
         .map(|f| f.client_id.as_str())
         .collect();
-    let now = super::now();
+    let now = super::unix_now();
     // Existing rows win: a start that imported and then crashed before the
     // rename must not put back what has changed since.
     let mut tx = durable.write().await?;
@@ -155,7 +155,7 @@ mod tests {
             unused: Duration::from_secs(10),
             idle: Duration::from_secs(1_000_000),
         };
-        let now = crate::state::now();
+        let now = crate::state::unix_now();
         let op = durable
             .client("th-op", &lifetimes, now)
             .await

@@ -124,7 +124,7 @@ pub(super) async fn run(durable: &Durable) -> Result<(), StateError> {
         sqlx::query("INSERT INTO schema_migrations (version, name, applied) VALUES ($1, $2, $3)")
             .bind(version)
             .bind(name)
-            .bind(super::to_sql(super::now()))
+            .bind(super::to_sql(super::unix_now()))
             .execute(&mut *tx)
             .await
             .map_err(failed)?;

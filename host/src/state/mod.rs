@@ -13,6 +13,7 @@
 //! `WHERE`) or one transaction that holds the engine's write lock, so
 //! replicas racing on the same row cannot lose an update.
 
+pub mod budgets;
 mod import;
 pub(crate) mod issuer;
 pub(crate) mod keys;
@@ -54,6 +55,8 @@ pub enum StateError {
     Import { path: String, message: String },
     #[error("{0} exists already (random ids collide only through a bug)")]
     Exists(String),
+    #[error("Redis: {0}")]
+    Redis(String),
     #[error("a stored value is malformed: {0}")]
     Corrupt(String),
 }
@@ -185,7 +188,7 @@ fn from_sql(n: i64) -> u64 {
 }
 
 /// Unix seconds now.
-fn now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
