@@ -42,6 +42,8 @@ NAMESPACE = "toolhost"
 CONTAINER = "toolhost"
 DATA_DIR = "/var/lib/toolhost"
 POSTGRES_ENV = "TOOLHOST_CLUSTER__POSTGRES_URL"
+REDIS_ENV = "TOOLHOST_CLUSTER__REDIS_URL"
+REPLICA_ENV = "TOOLHOST_CLUSTER__REPLICA_ID"
 WRITE_COMMAND = "tests/deploy/.venv/bin/python tests/deploy/validate.py --write-k8s"
 # Objects in the order `kubectl apply -k` should meet them (it sorts by kind
 # anyway); also the order of kustomization.yaml's resources.
@@ -268,6 +270,7 @@ def check_default(objects, where: str, problems: Problems) -> str:
     deployment, container, pod = facts["deployment"], facts["container"], facts["pod"]
     problems.check(deployment["spec"].get("replicas") == 1, where, f"replicas is {deployment['spec'].get('replicas')}, not 1")
     problems.check(env_var(container, POSTGRES_ENV) is None, where, f"{POSTGRES_ENV} is set without postgres values")
+    problems.check(env_var(container, REDIS_ENV) is None, where, f"{REDIS_ENV} is set without redis values")
     problems.check(not by_kind(objects, "HorizontalPodAutoscaler"), where, "an HPA is rendered by default")
     problems.check(not by_kind(objects, "PodDisruptionBudget"), where, "a PDB is rendered for a single replica")
     problems.check(not by_kind(objects, "Secret"), where, "a Secret is rendered though no value holds one")
@@ -306,12 +309,20 @@ def check_cluster(objects, where: str, problems: Problems) -> str:
             "the PDB does not select the Deployment's pods",
         )
 
-    env = env_var(container, POSTGRES_ENV)
-    ref = (env or {}).get("valueFrom", {}).get("secretKeyRef", {})
+    for secret_env in (POSTGRES_ENV, REDIS_ENV):
+        env = env_var(container, secret_env)
+        ref = (env or {}).get("valueFrom", {}).get("secretKeyRef", {})
+        problems.check(
+            env is not None and "value" not in env and ref.get("name") and ref.get("key"),
+            where,
+            f"{secret_env} does not come from a secretKeyRef: {env}",
+        )
+    ref = (env_var(container, POSTGRES_ENV) or {}).get("valueFrom", {}).get("secretKeyRef", {})
+    replica = env_var(container, REPLICA_ENV) or {}
     problems.check(
-        env is not None and "value" not in env and ref.get("name") and ref.get("key"),
+        replica.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
         where,
-        f"{POSTGRES_ENV} does not come from a secretKeyRef: {env}",
+        f"{REPLICA_ENV} is not the pod's name (each replica's audit chain is named by it): {replica}",
     )
     problems.check(not by_kind(objects, "Secret"), where, "the cluster values create a Secret; they should reference existing ones")
     public_url = config.get("server", {}).get("public_url", "")
@@ -383,7 +394,7 @@ def check_persistent(objects, where: str, problems: Problems) -> str:
 def check_inline_secrets(objects, where: str, problems: Problems) -> str:
     facts = check_common(objects, where, problems)
     secrets = {s["metadata"]["name"]: s for s in by_kind(objects, "Secret")}
-    problems.check(len(secrets) == 2, where, f"expected the postgres and TLS Secrets, found {sorted(secrets)}")
+    problems.check(len(secrets) == 3, where, f"expected the postgres, redis and TLS Secrets, found {sorted(secrets)}")
     env = env_var(facts.get("container", {}), POSTGRES_ENV) or {}
     ref = env.get("valueFrom", {}).get("secretKeyRef", {})
     problems.check(
@@ -393,7 +404,13 @@ def check_inline_secrets(objects, where: str, problems: Problems) -> str:
     )
     tls = [s for s in secrets.values() if s.get("type") == "kubernetes.io/tls"]
     problems.check(len(tls) == 1, where, "no kubernetes.io/tls Secret")
-    return "Secrets created from values: postgres URL and TLS pair"
+    redis = env_var(facts.get("container", {}), REDIS_ENV) or {}
+    problems.check(
+        redis.get("valueFrom", {}).get("secretKeyRef", {}).get("name") in secrets,
+        where,
+        f"{REDIS_ENV} does not point into the Secret the chart made",
+    )
+    return "Secrets created from values: postgres and redis URLs, TLS pair"
 
 
 # Values that must be refused, and a word of the reason.
@@ -503,6 +520,7 @@ def main() -> int:
         (
             "inline secrets",
             {"postgres": {"url": "postgres://toolhost:pw@db:5432/toolhost"},
+             "redis": {"url": "redis://:pw@redis:6379/0"},
              "tls": {"cert": "-----BEGIN CERTIFICATE-----\n", "key": "-----BEGIN PRIVATE KEY-----\n"}},
             check_inline_secrets,
         ),
