@@ -159,7 +159,8 @@ fn run_target(root: &Path, target: &str, seconds: u64) -> anyhow::Result<()> {
     let runs = final_stat(&output, "stat::number_of_executed_units:").unwrap_or("?");
     let coverage = output
         .lines()
-        .rfind(|l| l.contains(" DONE "))
+        // `#RUNS\tDONE   cov: N ft: …`
+        .rfind(|l| l.split_whitespace().nth(1) == Some("DONE"))
         .and_then(|l| l.split_once("cov:"))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .unwrap_or("?");

@@ -175,8 +175,14 @@ fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
         .current_dir(root.join("plugins"))
         .env("CARGO_TARGET_DIR", root.join("target/guest-native"))
         .args(["test", "--workspace", "--quiet"]);
-    run(&mut guest_tests)
+    run(&mut guest_tests)?;
+    // A short fuzzing smoke: every target builds and survives a few seconds
+    // from its seeds (longer runs: `cargo xtask fuzz --seconds N`).
+    fuzz::fuzz(root, &["--seconds".to_string(), FUZZ_SMOKE_SECONDS.to_string()])
 }
+
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SMOKE_SECONDS: u64 = 5;
 
 /// Workspaces besides the root one, linted for the target they ship to.
 const GUEST_WORKSPACES: &[&str] = &["plugins", "tests/plugins"];
