@@ -530,3 +530,69 @@ async fn losing_redis_follows_the_operators_choice() -> anyhow::Result<()> {
     assert_eq!(ready(&deny).await?, 200);
     Ok(())
 }
+
+/// A session-era client keeps its session whichever replica serves it: the
+/// id is sealed with the deployment's key, so a replica that never saw it
+/// takes it up, also after the replica it started on is killed; a session
+/// ended on one replica is refused by the others within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_goes_on_on_any_replica() -> anyhow::Result<()> {
+    let postgres = crate::services::Postgres::start()?;
+    let replica = || {
+        Setup::new()
+            .fixture("hostile")
+            .config("[server]\npublic_url = \"https://127.0.0.1:7443\"\n")
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+    };
+    let (a, b, c) = tokio::join!(replica().start(), replica().start(), replica().start());
+    let (mut a, b, c) = (a?, b?, c?);
+    let opened = a.session("2025-11-25").await?;
+    let (id, version) = (opened.id.clone(), opened.version.clone());
+    drop(opened);
+    let on = |server| crate::harness::Session {
+        server,
+        id: id.clone(),
+        version: version.clone(),
+    };
+    let echoed = on(&b).call("echo", json!({"text": "from b"})).await?;
+    assert_eq!(echoed["result"]["isError"], false, "{echoed}");
+
+    a.kill();
+    let listed = on(&c).request("tools/list", json!({})).await?;
+    assert!(
+        listed["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{listed}"
+    );
+    let again = on(&b)
+        .call("echo", json!({"text": "after the kill"}))
+        .await?;
+    assert_eq!(again["result"]["isError"], false, "{again}");
+
+    // Ended on B; C took the session up earlier and lets go of it once it
+    // has read the deployment's ended sessions.
+    let ended = b
+        .client
+        .delete(&b.url)
+        .header("mcp-session-id", &id)
+        .header("mcp-protocol-version", &version)
+        .send()
+        .await?;
+    assert_eq!(ended.status().as_u16(), 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = on(&c)
+            .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+            .await?;
+        if reply.status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "C still serves an ended session"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}

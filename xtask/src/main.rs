@@ -178,7 +178,10 @@ fn test(root: &Path, rest: &[String]) -> anyhow::Result<()> {
     run(&mut guest_tests)?;
     // A short fuzzing smoke: every target builds and survives a few seconds
     // from its seeds (longer runs: `cargo xtask fuzz --seconds N`).
-    fuzz::fuzz(root, &["--seconds".to_string(), FUZZ_SMOKE_SECONDS.to_string()])
+    fuzz::fuzz(
+        root,
+        &["--seconds".to_string(), FUZZ_SMOKE_SECONDS.to_string()],
+    )
 }
 
 /// Seconds each fuzz target runs in `cargo xtask test`.

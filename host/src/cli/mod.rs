@@ -341,8 +341,11 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         registry,
         audit_sink.clone(),
         auth.clone(),
-        request_state_key,
-        shared_budgets.clone(),
+        mcp::Shared {
+            durable: state.clone(),
+            key: request_state_key,
+            budgets: shared_budgets.clone(),
+        },
     ));
     let sweeper = mcp_state.spawn_session_sweeper();
     let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(

@@ -45,6 +45,8 @@ pub struct McpState {
     audit: AuditSink,
     /// Swapped whole when the config file's `[limits]` change.
     rates: arc_swap::ArcSwap<RateTable>,
+    /// The deployment's durable state: sessions ended on any replica.
+    durable: Arc<crate::state::Durable>,
     /// Budgets in Redis, when the cluster has one; kept to rebuild the
     /// table when the limits are reconfigured.
     shared_budgets: Option<crate::limits::Shared>,
@@ -52,6 +54,27 @@ pub struct McpState {
     streams: Arc<streams::StreamSlots>,
     auth: Arc<Auth>,
     next_request: AtomicU64,
+}
+
+/// What every replica of a deployment shares, as the endpoint needs it.
+pub struct Shared {
+    pub durable: Arc<crate::state::Durable>,
+    /// Seals `requestState` and (derived) session ids; the same on every
+    /// replica, so a round or a session started on one goes on on another.
+    pub key: [u8; 32],
+    /// Rate budgets in Redis, when the cluster has one.
+    pub budgets: Option<crate::limits::Shared>,
+}
+
+/// How often a replica learns of sessions ended elsewhere.
+const ENDED_SESSIONS_REFRESH: Duration = Duration::from_secs(2);
+/// Idle sessions and full budgets are swept every this many refreshes.
+const SWEEP_EVERY: u64 = 30;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl McpState {
@@ -64,17 +87,19 @@ impl McpState {
     }
 
     /// Builds the endpoint's state at start-up from the validated config.
-    /// `state_key` seals `requestState`; every replica holds the same one,
-    /// so a round started on one can finish on another.
     pub fn new(
         config: &Config,
         runtime: Arc<Runtime>,
         registry: Registry,
         audit: AuditSink,
         auth: Arc<Auth>,
-        state_key: [u8; 32],
-        shared_budgets: Option<crate::limits::Shared>,
+        shared: Shared,
     ) -> McpState {
+        let Shared {
+            durable,
+            key: state_key,
+            budgets: shared_budgets,
+        } = shared;
         let mcp = &config.mcp;
         let mut allowed_hosts: Vec<String> = mcp
             .allowed_hosts
@@ -94,7 +119,7 @@ impl McpState {
             });
         allowed_hosts.extend(public_host);
         let enforce_host = config.server.listen.ip().is_loopback() || !allowed_hosts.is_empty();
-        let state_key = request_state::StateKey::new(state_key);
+        let sealing = request_state::StateKey::new(state_key);
         McpState {
             runtime,
             registry,
@@ -102,7 +127,9 @@ impl McpState {
                 mcp.max_sessions,
                 mcp.max_sessions_per_client,
                 mcp.session_idle_timeout_secs,
+                &state_key,
             ),
+            durable,
             settings: guard::Settings {
                 max_body_bytes: mcp.max_body_bytes,
                 page_size: mcp.page_size,
@@ -114,7 +141,7 @@ impl McpState {
                     .collect(),
                 enforce_host,
             },
-            state_key,
+            state_key: sealing,
             audit,
             rates: arc_swap::ArcSwap::from_pointee(RateTable::new(
                 &config.limits,
@@ -164,16 +191,35 @@ impl McpState {
     pub fn spawn_session_sweeper(self: &Arc<McpState>) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(ENDED_SESSIONS_REFRESH);
+            let mut ticks = 0u64;
             loop {
                 tick.tick().await;
-                state.rates.load().retain_recent();
-                let removed = state.sessions.sweep();
-                if removed > 0 {
-                    tracing::info!(removed, "expired idle sessions");
+                ticks += 1;
+                // Sessions another replica ended: off the request path, so
+                // a session lookup never waits on the database.
+                match state.durable.ended_sessions(unix_now()).await {
+                    Ok(ended) => state.sessions.set_ended(ended.into_iter().collect()),
+                    Err(err) => tracing::warn!("reading ended sessions: {err}"),
+                }
+                if ticks.is_multiple_of(SWEEP_EVERY) {
+                    state.rates.load().retain_recent();
+                    let removed = state.sessions.sweep();
+                    if removed > 0 {
+                        tracing::info!(removed, "expired idle sessions");
+                    }
                 }
             }
         })
+    }
+
+    /// Ends a session on every replica: here at once, elsewhere within
+    /// [`ENDED_SESSIONS_REFRESH`].
+    pub(crate) async fn end_session(&self, id: &str) {
+        let (digest, expires) = self.sessions.end(id);
+        if let Err(err) = self.durable.end_session(&digest, expires).await {
+            tracing::error!("recording an ended session for the other replicas: {err}");
+        }
     }
 }
 

@@ -3,13 +3,26 @@
 //!
 //! Kept small per session (no per-request history), so 10,000 idle sessions
 //! cost a few megabytes, and bounded in number and idle time.
+//!
+//! A session id is sealed: it carries what `initialize` negotiated (version,
+//! client capabilities, a digest of the owner, an expiry) under an HMAC with
+//! a key every replica shares. A replica that does not know a session takes
+//! it up from the id alone, so a client keeps its session whichever replica
+//! a balancer picks, and across restarts. What is not in the id stays with
+//! the replica: the log level a client set, and calls in flight (their
+//! cancellations and the answers to their questions reach only the replica
+//! running them).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::plugins::ClientSupport;
@@ -20,6 +33,24 @@ pub(crate) struct Sessions {
     max_per_principal: usize,
     idle: Duration,
     epoch: Instant,
+    /// Signs session ids; the same on every replica.
+    seal_key: [u8; 32],
+    /// Digests of ended session ids, from every replica (refreshed by the
+    /// server from the state database): such an id is never taken up again.
+    ended: RwLock<HashSet<String>>,
+}
+
+/// How long a session id stays valid from `initialize`, whatever its use:
+/// a replica cannot see another's idle clock, so a sealed id carries a hard
+/// end. Clients initialize again on the 404.
+pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// What a sealed id says.
+struct Sealed {
+    version: &'static str,
+    supports: ClientSupport,
+    owner: String,
+    expires: u64,
 }
 
 /// Sessions by id, and how many each principal holds, changed together.
@@ -68,13 +99,25 @@ pub(crate) enum TooManySessions {
 }
 
 impl Sessions {
-    pub(crate) fn new(max: usize, max_per_principal: usize, idle: Duration) -> Sessions {
+    /// `key` is the deployment's shared secret; session ids are sealed
+    /// with a key derived from it.
+    pub(crate) fn new(
+        max: usize,
+        max_per_principal: usize,
+        idle: Duration,
+        key: &[u8; 32],
+    ) -> Sessions {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"toolhost session ids v1");
         Sessions {
             map: RwLock::new(Table::default()),
             max,
             max_per_principal,
             idle,
             epoch: Instant::now(),
+            seal_key: mac.finalize().into_bytes().into(),
+            ended: RwLock::new(HashSet::new()),
         }
     }
 
@@ -84,7 +127,147 @@ impl Sessions {
         supports: ClientSupport,
         principal: &str,
     ) -> Result<Arc<Session>, TooManySessions> {
-        let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
+        let sealed = Sealed {
+            version,
+            supports,
+            owner: owner_digest(principal),
+            expires: unix_now() + SESSION_LIFETIME.as_secs(),
+        };
+        self.insert(Arc::from(self.seal(&sealed)), version, supports, principal)
+    }
+
+    /// The session `id` names, known here or taken up from its seal when
+    /// `principal` opened it, it has not expired and nobody ended it.
+    pub(crate) fn find_or_adopt(&self, id: &str, principal: &str) -> Option<Arc<Session>> {
+        if let Some(session) = self.get(id) {
+            return (session.owner() == principal).then_some(session);
+        }
+        let sealed = self.unseal(id, unix_now())?;
+        if sealed.owner != owner_digest(principal) || self.is_ended(id) {
+            return None;
+        }
+        match self.insert(Arc::from(id), sealed.version, sealed.supports, principal) {
+            Ok(session) => Some(session),
+            Err(refusal) => {
+                tracing::warn!(
+                    ?refusal,
+                    "a session from another replica could not be taken up here"
+                );
+                None
+            }
+        }
+    }
+
+    /// Ends `id` here and returns its digest and expiry, for the record
+    /// every replica reads.
+    pub(crate) fn end(&self, id: &str) -> (String, u64) {
+        let digest = id_digest(id);
+        self.ended
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(digest.clone());
+        self.remove(id);
+        let expires = self
+            .unseal(id, 0)
+            .map_or(unix_now() + SESSION_LIFETIME.as_secs(), |s| s.expires);
+        (digest, expires)
+    }
+
+    /// Replaces the set of ended sessions with the deployment's, and drops
+    /// any of them held here.
+    pub(crate) fn set_ended(&self, digests: HashSet<String>) {
+        let held: Vec<Arc<str>> = self
+            .map
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .sessions
+            .keys()
+            .filter(|id| digests.contains(&id_digest(id)))
+            .cloned()
+            .collect();
+        for id in held {
+            self.remove(&id);
+        }
+        *self
+            .ended
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = digests;
+    }
+
+    fn is_ended(&self, id: &str) -> bool {
+        self.ended
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains(&id_digest(id))
+    }
+
+    fn seal(&self, sealed: &Sealed) -> String {
+        let bits = u8::from(sealed.supports.elicitation)
+            | u8::from(sealed.supports.sampling) << 1
+            | u8::from(sealed.supports.roots) << 2;
+        let mut nonce = [0u8; 12];
+        // A repeated nonce would only make two ids of one owner, version
+        // and second equal; the OS's random source failing is fatal anyway.
+        let _ = getrandom::fill(&mut nonce);
+        let body = format!(
+            "s1~{}~{bits}~{}~{}~{}",
+            sealed.version,
+            sealed.owner,
+            sealed.expires,
+            URL_SAFE_NO_PAD.encode(nonce)
+        );
+        format!("{body}~{}", self.mac(&body))
+    }
+
+    /// The seal's contents, if the id is one of ours, intact and unexpired
+    /// at `now` (unix seconds; 0 skips the expiry check).
+    fn unseal(&self, id: &str, now: u64) -> Option<Sealed> {
+        let (body, tag) = id.rsplit_once('~')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.seal_key).ok()?;
+        mac.update(body.as_bytes());
+        // Constant-time: a timing difference must not guide a forgery.
+        mac.verify_slice(&tag).ok()?;
+        let mut parts = body.split('~');
+        if parts.next()? != "s1" {
+            return None;
+        }
+        let version = parts.next()?;
+        let version = super::protocol::SESSION_VERSIONS
+            .iter()
+            .find(|v| **v == version)?;
+        let bits: u8 = parts.next()?.parse().ok()?;
+        let owner = parts.next()?.to_string();
+        let expires: u64 = parts.next()?.parse().ok()?;
+        if now != 0 && expires <= now {
+            return None;
+        }
+        Some(Sealed {
+            version,
+            supports: ClientSupport {
+                elicitation: bits & 1 != 0,
+                sampling: bits & 2 != 0,
+                roots: bits & 4 != 0,
+            },
+            owner,
+            expires,
+        })
+    }
+
+    fn mac(&self, body: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.seal_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(body.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    fn insert(
+        &self,
+        id: Arc<str>,
+        version: &'static str,
+        supports: ClientSupport,
+        principal: &str,
+    ) -> Result<Arc<Session>, TooManySessions> {
         let session = Arc::new(Session {
             id: id.clone(),
             version,
@@ -100,6 +283,10 @@ impl Sessions {
             .map
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(existing) = table.sessions.get(&id) {
+            // Taken up by a request racing this one.
+            return Ok(existing.clone());
+        }
         if table.sessions.len() >= self.max {
             return Err(TooManySessions::Server);
         }
@@ -168,6 +355,23 @@ impl Sessions {
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
+}
+
+/// Who owns a session, as the id carries it: a digest, so the id does not
+/// spell out the principal.
+fn owner_digest(principal: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(principal.as_bytes())[..16])
+}
+
+/// How an ended id is recorded.
+fn id_digest(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Session {
@@ -269,7 +473,7 @@ mod tests {
 
     #[test]
     fn responses_reach_their_waiter_once() {
-        let sessions = Sessions::new(10, 10, Duration::from_secs(60));
+        let sessions = Sessions::new(10, 10, Duration::from_secs(60), &[3; 32]);
         let session = sessions
             .create("2025-11-25", NONE, "alice")
             .expect("session");
@@ -282,7 +486,7 @@ mod tests {
 
     #[test]
     fn bounded_and_swept() {
-        let sessions = Sessions::new(3, 2, Duration::ZERO);
+        let sessions = Sessions::new(3, 2, Duration::ZERO, &[3; 32]);
         let a = sessions.create("2025-11-25", NONE, "alice").expect("first");
         sessions
             .create("2025-11-25", NONE, "alice")
@@ -314,7 +518,7 @@ mod tests {
 
     #[test]
     fn cancellation_reaches_the_call() {
-        let sessions = Sessions::new(10, 10, Duration::from_secs(60));
+        let sessions = Sessions::new(10, 10, Duration::from_secs(60), &[3; 32]);
         let session = sessions
             .create("2025-11-25", NONE, "alice")
             .expect("session");
@@ -322,5 +526,52 @@ mod tests {
         assert!(!session.cancel("8"));
         assert!(session.cancel("7"));
         assert!(rx.try_recv().is_ok());
+    }
+
+    /// Another replica (the same key) takes a session up from its id alone;
+    /// a forged, altered, foreign-keyed, expired or ended id is not, and
+    /// neither is an id presented by someone other than its owner.
+    #[test]
+    fn sealed_ids_travel_between_replicas() {
+        let supports = ClientSupport {
+            elicitation: true,
+            sampling: false,
+            roots: true,
+        };
+        let a = Sessions::new(10, 10, Duration::from_secs(60), &[3; 32]);
+        let b = Sessions::new(10, 10, Duration::from_secs(60), &[3; 32]);
+        let stranger = Sessions::new(10, 10, Duration::from_secs(60), &[4; 32]);
+        let session = a.create("2025-06-18", supports, "alice").expect("session");
+        let id = session.id.to_string();
+        assert!(id.bytes().all(|c| (0x21..=0x7e).contains(&c)), "{id}");
+
+        let taken = b.find_or_adopt(&id, "alice").expect("taken up");
+        assert_eq!(taken.version, "2025-06-18");
+        assert!(taken.supports.elicitation && !taken.supports.sampling && taken.supports.roots);
+        assert!(b.find_or_adopt(&id, "mallory").is_none(), "not the owner");
+        assert!(
+            stranger.find_or_adopt(&id, "alice").is_none(),
+            "another key"
+        );
+        let tampered = id.replacen("2025-06-18", "2025-11-25", 1);
+        assert!(a.find_or_adopt(&tampered, "alice").is_none(), "altered");
+        assert!(
+            a.find_or_adopt("0123456789abcdef", "alice").is_none(),
+            "not sealed"
+        );
+        let expired = a.seal(&Sealed {
+            version: "2025-11-25",
+            supports,
+            owner: owner_digest("alice"),
+            expires: unix_now() - 1,
+        });
+        assert!(b.find_or_adopt(&expired, "alice").is_none(), "expired");
+
+        // Ended on A: B, once it has the deployment's ended set, lets go.
+        let (digest, expires) = a.end(&id);
+        assert!(expires > unix_now());
+        assert!(a.find_or_adopt(&id, "alice").is_none());
+        b.set_ended(HashSet::from([digest]));
+        assert!(b.find_or_adopt(&id, "alice").is_none());
     }
 }

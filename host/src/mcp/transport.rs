@@ -379,7 +379,7 @@ fn session_from_headers(
     };
     let owned = state
         .sessions
-        .get(id)
+        .find_or_adopt(id, &principal.subject)
         .filter(|session| session.owner() == principal.subject);
     let Some(session) = owned else {
         return Err(HttpError::new(
@@ -536,7 +536,7 @@ pub(crate) async fn delete(
         Err(_) if !headers.contains_key(SESSION_HEADER) => return method_not_allowed(),
         Err(err) => return err.into_response(),
     };
-    state.sessions.remove(&session.id);
+    state.end_session(&session.id).await;
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -68,6 +68,14 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             hex TEXT NOT NULL
         )"],
     ),
+    (
+        4,
+        "MCP sessions ended by DELETE",
+        &["CREATE TABLE ended_sessions (
+            id_sha256 TEXT PRIMARY KEY,
+            expires BIGINT NOT NULL
+        )"],
+    ),
 ];
 
 pub(super) fn latest() -> i64 {

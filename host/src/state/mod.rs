@@ -19,6 +19,7 @@ pub(crate) mod issuer;
 pub(crate) mod keys;
 mod migrate;
 pub mod secrets;
+mod sessions;
 
 use std::path::Path;
 use std::sync::Once;
