@@ -596,3 +596,122 @@ async fn a_session_goes_on_on_any_replica() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `toolhost user add NAME` on a data dir, with the password on stdin.
+fn add_user(server: &Server, name: &str, password: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::harness::toolhost_bin())
+        .args(["user", "add", name, "--config"])
+        .arg(&server.config_path)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
+        .write_all(format!("{password}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// A device sign-in whose every step lands on another replica: started on
+/// A, its page opened on B, approved with a password on C, its tokens
+/// collected from A. The grant, its user code, the form's CSRF value and
+/// the attempt count live in the shared database, not in one replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
+    let postgres = crate::services::Postgres::start()?;
+    let replica = || {
+        Setup::new()
+            .config("[server]\npublic_url = \"https://127.0.0.1:7443\"\n")
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+    };
+    let (a, b, c) = tokio::join!(replica().start(), replica().start(), replica().start());
+    let (a, b, c) = (a?, b?, c?);
+    let password = "correct horse battery staple";
+    for server in [&a, &b, &c] {
+        add_user(server, "alice", password)?;
+    }
+    let registered: Value = anonymous(&a)?
+        .post(format!("{}/register", base(&a)))
+        .json(
+            &json!({"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+                      "token_endpoint_auth_method": "none"}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = registered["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let started: Value = anonymous(&a)?
+        .post(format!("{}/device_authorization", base(&a)))
+        .form(&[("client_id", client_id.as_str()), ("scope", "read")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let device_code = started["device_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let user_code = started["user_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !device_code.is_empty() && !user_code.is_empty(),
+        "{started}"
+    );
+
+    let page = anonymous(&b)?
+        .get(format!("{}/device?user_code={user_code}", base(&b)))
+        .send()
+        .await?;
+    assert_eq!(page.status().as_u16(), 200, "B knows A's user code");
+    let cookies = crate::harness::set_cookies(&page).join("; ");
+    let html = page.text().await?;
+    let csrf = crate::harness::form_value(&html, "csrf").unwrap_or_default();
+    let approve = |server: &Server, password: &str| {
+        let request = anonymous(server).map(|http| {
+            http.post(format!("{}/device", base(server)))
+                .header("cookie", cookies.clone())
+                .form(&[
+                    ("user_code", user_code.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("username", "alice"),
+                    ("password", password),
+                    ("action", "allow"),
+                ])
+        });
+        async move { anyhow::Ok(request?.send().await?.status().as_u16()) }
+    };
+    // A wrong password on B counts against the same grant C then approves.
+    assert_eq!(approve(&b, "wrong horse").await?, 401);
+    assert_eq!(approve(&c, password).await?, 200, "C approves B's page");
+    let (status, tokens) = token(
+        &a,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.as_str()),
+            ("client_id", client_id.as_str()),
+        ],
+    )
+    .await?;
+    assert_eq!(status, 200, "A hands out the tokens C approved: {tokens}");
+    let access = tokens["access_token"].as_str().unwrap_or_default();
+    let reply = b.stateless_as(access, "tools/list", json!({})).await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    Ok(())
+}

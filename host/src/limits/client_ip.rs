@@ -23,7 +23,7 @@ pub struct ClientIp(pub IpAddr);
 /// The address range a client is charged to (budgets, in-flight sign-ins):
 /// the address itself for IPv4, its `limits.ipv6_prefix` network for IPv6,
 /// since one host is routinely given a whole /64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClientRange(pub IpNet);
 
 impl ClientRange {

@@ -76,6 +76,21 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             expires BIGINT NOT NULL
         )"],
     ),
+    (
+        5,
+        "sign-in flows every replica sees",
+        &[
+            "CREATE TABLE flows (
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            expires BIGINT NOT NULL,
+            range_key TEXT,
+            PRIMARY KEY (kind, id)
+        )",
+            "CREATE INDEX flows_range ON flows (kind, range_key)",
+        ],
+    ),
 ];
 
 pub(super) fn latest() -> i64 {

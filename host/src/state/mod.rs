@@ -14,6 +14,7 @@
 //! replicas racing on the same row cannot lose an update.
 
 pub mod budgets;
+pub(crate) mod flows;
 mod import;
 pub(crate) mod issuer;
 pub(crate) mod keys;

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -33,26 +35,29 @@ const CODE_TTL_SECS: u64 = 60;
 const SESSION_TTL_SECS: u64 = 12 * 3600;
 /// Wrong passwords one sign-in (or device code) takes before it is spent.
 pub(super) const MAX_ATTEMPTS: u32 = 5;
-/// Bounds on in-memory flows, so unauthenticated requests cannot grow memory
-/// without limit.
-const MAX_FLOWS: usize = 10_000;
+/// Bounds on each kind of flow record, so unauthenticated requests cannot
+/// grow the table without limit.
+const MAX_FLOWS: u64 = 10_000;
 /// Sign-ins in progress from one client range (an IPv4 address, an IPv6
 /// /64 by default), so that one range cannot fill the table for everyone.
 /// Generous for a NAT full of people signing in at once; a flow that
 /// completes leaves at once, an abandoned one after `FLOW_TTL_SECS`.
-pub(super) const MAX_PENDING_PER_RANGE: usize = 100;
+pub(super) const MAX_PENDING_PER_RANGE: u64 = 100;
 
-#[derive(Default)]
-pub(crate) struct Flows {
-    pending: HashMap<String, Pending>,
-    codes: HashMap<String, Code>,
-    /// Redeemed codes (until they would have expired) and the refresh
-    /// family each produced, to revoke it if the code is replayed.
-    spent: HashMap<String, (String, u64)>,
-    sessions: HashMap<String, BrowserSession>,
+/// Kinds of records in the state database's flow table.
+const PENDING: &str = "pending";
+const CODE: &str = "code";
+const SPENT: &str = "spent";
+const SESSION: &str = "session";
+
+/// A code redeemed already, until it would have expired: the refresh
+/// family it produced, to revoke it if the code is replayed.
+#[derive(Serialize, Deserialize)]
+struct Spent {
+    family: String,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Pending {
     client_id: String,
     client_name: String,
@@ -63,12 +68,12 @@ struct Pending {
     /// The tools the scopes reach, as the page first described them.
     tools: super::ToolSummary,
     csrf: String,
-    expires: u64,
     attempts: u32,
     /// Where the sign-in came from, for the per-range bound.
     range: Option<ClientRange>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(crate) struct Code {
     pub(crate) client_id: String,
     pub(crate) redirect_uri: String,
@@ -76,47 +81,71 @@ pub(crate) struct Code {
     pub(crate) subject: String,
     pub(crate) groups: Vec<String>,
     pub(crate) scopes: Vec<String>,
-    expires: u64,
 }
 
 /// Groups are not kept: they are read from the users file at each use.
+#[derive(Serialize, Deserialize)]
 struct BrowserSession {
     subject: String,
-    expires: u64,
-}
-
-impl Flows {
-    fn prune(&mut self, now: u64) {
-        self.pending.retain(|_, p| p.expires > now);
-        self.codes.retain(|_, c| c.expires > now);
-        self.spent.retain(|_, (_, expires)| *expires > now);
-        self.sessions.retain(|_, s| s.expires > now);
-    }
-
-    fn full(&self) -> bool {
-        self.pending.len() >= MAX_FLOWS
-            || self.codes.len() >= MAX_FLOWS
-            || self.sessions.len() >= MAX_FLOWS
-    }
-
-    /// Whether `range` already holds its share of the sign-ins in progress.
-    /// A scan, like `prune` on every access: the table is bounded.
-    fn range_full(&self, range: Option<ClientRange>) -> bool {
-        range.is_some_and(|range| {
-            self.pending
-                .values()
-                .filter(|p| p.range == Some(range))
-                .count()
-                >= MAX_PENDING_PER_RANGE
-        })
-    }
 }
 
 impl Issuer {
-    fn flows(&self) -> std::sync::MutexGuard<'_, Flows> {
-        let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
-        flows.prune(store::now());
-        flows
+    /// A live flow record of `kind`, decoded.
+    async fn flow<T: serde::de::DeserializeOwned>(&self, kind: &str, id: &str) -> Option<T> {
+        match self.store.flow(kind, id, store::now()).await {
+            Ok(body) => body.and_then(|body| serde_json::from_str(&body).ok()),
+            Err(err) => {
+                tracing::error!("reading a sign-in record: {err}");
+                None
+            }
+        }
+    }
+
+    /// Stores a flow record; `false` when the bounds are reached or the
+    /// database failed (both mean: try again shortly).
+    async fn put_flow(
+        &self,
+        kind: &str,
+        id: &str,
+        record: &impl Serialize,
+        ttl_secs: u64,
+        range: Option<ClientRange>,
+    ) -> bool {
+        let Ok(body) = serde_json::to_string(record) else {
+            return false;
+        };
+        let now = store::now();
+        let range = range.map(|r| r.to_string());
+        match self
+            .store
+            .put_flow(
+                kind,
+                id,
+                &body,
+                now + ttl_secs,
+                range.as_deref(),
+                MAX_FLOWS,
+                MAX_PENDING_PER_RANGE,
+                now,
+            )
+            .await
+        {
+            Ok(Ok(())) => true,
+            Ok(Err(refusal)) => {
+                tracing::info!(kind, ?refusal, "sign-in record refused: bound reached");
+                false
+            }
+            Err(err) => {
+                tracing::error!("saving a sign-in record: {err}");
+                false
+            }
+        }
+    }
+
+    async fn drop_flow(&self, kind: &str, id: &str) {
+        if let Err(err) = self.store.drop_flow(kind, id).await {
+            tracing::error!("removing a sign-in record: {err}");
+        }
     }
 
     /// Whether `resource` names this server (RFC 8707 `resource` parameter).
@@ -127,19 +156,28 @@ impl Issuer {
 
     /// Takes a code for redemption. `Err(Some(family))` when it was already
     /// redeemed, naming what that redemption produced.
-    pub(crate) fn take_code(&self, code: &str) -> Result<Code, Option<String>> {
-        let mut flows = self.flows();
-        if let Some(found) = flows.codes.remove(code) {
-            return Ok(found);
+    pub(crate) async fn take_code(&self, code: &str) -> Result<Code, Option<String>> {
+        match self.store.take_flow(CODE, code, store::now()).await {
+            Ok(Some(body)) => {
+                if let Ok(found) = serde_json::from_str(&body) {
+                    return Ok(found);
+                }
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!("redeeming a code: {err}");
+                return Err(None);
+            }
         }
-        Err(flows.spent.get(code).map(|(family, _)| family.clone()))
+        Err(self.flow::<Spent>(SPENT, code).await.map(|s| s.family))
     }
 
-    pub(crate) fn spend_code(&self, code: &str, family: &str) {
-        self.flows().spent.insert(
-            code.to_string(),
-            (family.to_string(), store::now() + CODE_TTL_SECS),
-        );
+    pub(crate) async fn spend_code(&self, code: &str, family: &str) {
+        let spent = Spent {
+            family: family.to_string(),
+        };
+        self.put_flow(SPENT, code, &spent, CODE_TTL_SECS, None)
+            .await;
     }
 }
 
@@ -254,28 +292,26 @@ pub(super) async fn show(
         scopes,
         tools: issuer.tool_summary(),
         csrf: store::random_secret(),
-        expires: store::now() + FLOW_TTL_SECS,
         attempts: 0,
         range: range.map(|Extension(range)| range),
     };
-    let session = issuer.signed_in(&headers);
+    let session = issuer.signed_in(&headers).await;
     if let Some((subject, groups)) = &session
         && issuer
             .consented(subject, &pending.client_id, &pending.scopes)
             .await
     {
-        return complete(&issuer, &pending, subject, groups);
+        return complete(&issuer, &pending, subject, groups).await;
     }
     let flow_id = store::random_id();
+    if !issuer
+        .put_flow(PENDING, &flow_id, &pending, FLOW_TTL_SECS, pending.range)
+        .await
     {
-        let mut flows = issuer.flows();
-        if flows.full() || flows.range_full(pending.range) {
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Too many sign-ins in progress; try again shortly.",
-            );
-        }
-        flows.pending.insert(flow_id.clone(), pending.clone());
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins in progress; try again shortly.",
+        );
     }
     let mut response = page(
         StatusCode::OK,
@@ -306,7 +342,7 @@ pub(super) async fn submit(
             "This form was not opened in this browser (or cookies are off). Start signing in again from the application.",
         );
     }
-    let Some(pending) = issuer.flows().pending.get(&flow_id).cloned() else {
+    let Some(pending) = issuer.flow::<Pending>(PENDING, &flow_id).await else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in has expired or was already completed. Start again from the application.",
@@ -319,7 +355,7 @@ pub(super) async fn submit(
         );
     }
     if form.get("action") != Some("allow") {
-        issuer.flows().pending.remove(&flow_id);
+        issuer.drop_flow(PENDING, &flow_id).await;
         return redirect_with(
             &pending.redirect_uri,
             &[
@@ -330,7 +366,7 @@ pub(super) async fn submit(
             ],
         );
     }
-    let session = issuer.signed_in(&headers);
+    let session = issuer.signed_in(&headers).await;
     let (subject, groups, new_session) = match session {
         Some((subject, groups)) => (subject, groups, None),
         None => match issuer
@@ -338,12 +374,20 @@ pub(super) async fn submit(
             .await
         {
             Ok(Some(user)) => (user.name, user.groups, Some(store::random_secret())),
-            Ok(None) => return wrong_password(&issuer, &flow_id),
+            Ok(None) => return wrong_password(&issuer, &flow_id).await,
             Err(response) => return response,
         },
     };
-    // Single use: whoever removes the flow completes it.
-    if issuer.flows().pending.remove(&flow_id).is_none() {
+    // Single use: whoever removes the flow completes it, on any replica.
+    let taken = issuer
+        .store
+        .take_flow(PENDING, &flow_id, store::now())
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!("completing a sign-in: {err}");
+            None
+        });
+    if taken.is_none() {
         return error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in was already completed.",
@@ -356,36 +400,59 @@ pub(super) async fn submit(
     if let Err(err) = remembered {
         tracing::error!("saving consent: {err}");
     }
-    let mut response = complete(&issuer, &pending, &subject, &groups);
-    if let Some(session_id) = new_session {
-        issuer.flows().sessions.insert(
-            session_id.clone(),
-            BrowserSession {
-                subject,
-                expires: store::now() + SESSION_TTL_SECS,
-            },
-        );
+    let mut response = complete(&issuer, &pending, &subject, &groups).await;
+    if let Some(session_id) = new_session
+        && issuer
+            .put_flow(
+                SESSION,
+                &session_id,
+                &BrowserSession { subject },
+                SESSION_TTL_SECS,
+                None,
+            )
+            .await
+    {
         set_cookie(&mut response, SESSION_COOKIE, &session_id, SESSION_TTL_SECS);
     }
     set_cookie(&mut response, FLOW_COOKIE, "", 0);
     response
 }
 
-fn wrong_password(issuer: &Issuer, flow_id: &str) -> Response {
-    let mut flows = issuer.flows();
-    let Some(entry) = flows.pending.get_mut(flow_id) else {
-        return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired.");
-    };
-    entry.attempts += 1;
-    if entry.attempts >= MAX_ATTEMPTS {
-        flows.pending.remove(flow_id);
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Too many failed attempts. Start again from the application.",
-        );
+/// Counts a wrong password against the flow (a compare-and-swap on its
+/// record, so attempts on several replicas all count) and shows the form
+/// again, or ends the flow after [`MAX_ATTEMPTS`].
+async fn wrong_password(issuer: &Issuer, flow_id: &str) -> Response {
+    let expired = || error_page(StatusCode::BAD_REQUEST, "This sign-in has expired.");
+    let mut current = None;
+    for _ in 0..8 {
+        let Ok(Some(body)) = issuer.store.flow(PENDING, flow_id, store::now()).await else {
+            return expired();
+        };
+        let Ok(mut entry) = serde_json::from_str::<Pending>(&body) else {
+            return expired();
+        };
+        entry.attempts += 1;
+        if entry.attempts >= MAX_ATTEMPTS {
+            issuer.drop_flow(PENDING, flow_id).await;
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Too many failed attempts. Start again from the application.",
+            );
+        }
+        let Ok(next) = serde_json::to_string(&entry) else {
+            return expired();
+        };
+        if matches!(
+            issuer.store.swap_flow(PENDING, flow_id, &body, &next).await,
+            Ok(true)
+        ) {
+            current = Some(entry);
+            break;
+        }
     }
-    let current = entry.clone();
-    drop(flows);
+    let Some(current) = current else {
+        return expired();
+    };
     page(
         StatusCode::UNAUTHORIZED,
         &form_html(
@@ -484,13 +551,13 @@ impl Issuer {
 
     /// The user this browser is signed in as (subject and current groups),
     /// if any. A session of a user no longer in the users file ends here.
-    pub(super) fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
+    pub(super) async fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
         let id = cookie(headers, SESSION_COOKIE)?;
-        let subject = self.flows().sessions.get(id)?.subject.clone();
+        let subject = self.flow::<BrowserSession>(SESSION, id).await?.subject;
         match users::find(&self.users_path, &subject) {
             Ok(Some(user)) => Some((user.name, user.groups)),
             Ok(None) => {
-                self.flows().sessions.remove(id);
+                self.drop_flow(SESSION, id).await;
                 None
             }
             Err(err) => {
@@ -514,20 +581,30 @@ impl Issuer {
 }
 
 /// Issues a code and sends the browser back to the client.
-fn complete(issuer: &Issuer, pending: &Pending, subject: &str, groups: &[String]) -> Response {
+async fn complete(
+    issuer: &Issuer,
+    pending: &Pending,
+    subject: &str,
+    groups: &[String],
+) -> Response {
     let code = store::random_secret();
-    issuer.flows().codes.insert(
-        code.clone(),
-        Code {
-            client_id: pending.client_id.clone(),
-            redirect_uri: pending.redirect_uri.clone(),
-            code_challenge: pending.code_challenge.clone(),
-            subject: subject.to_string(),
-            groups: groups.to_vec(),
-            scopes: pending.scopes.clone(),
-            expires: store::now() + CODE_TTL_SECS,
-        },
-    );
+    let record = Code {
+        client_id: pending.client_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        subject: subject.to_string(),
+        groups: groups.to_vec(),
+        scopes: pending.scopes.clone(),
+    };
+    if !issuer
+        .put_flow(CODE, &code, &record, CODE_TTL_SECS, None)
+        .await
+    {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The sign-in could not be saved; try again shortly.",
+        );
+    }
     redirect_with(
         &pending.redirect_uri,
         &[

@@ -15,7 +15,7 @@ use super::authorize::escape;
 const EXAMPLES: usize = 3;
 
 /// The tools a token could reach, by the scope each needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ToolSummary {
     /// Tools that only read (`readOnlyHint`): the `read` scope.
     pub read_only: usize,

@@ -27,12 +27,12 @@ const FORM_COOKIE: &str = "__Host-toolhost-device";
 /// Consonants only: no vowels means no words, and nothing to confuse
 /// (RFC 8628 §6.1).
 const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
-const MAX_DEVICES: usize = 10_000;
+const MAX_DEVICES: u64 = 10_000;
 /// Device codes in flight from one client range, for the reason and with
 /// the bound of the sign-ins in progress.
-const MAX_DEVICES_PER_RANGE: usize = super::authorize::MAX_PENDING_PER_RANGE;
+const MAX_DEVICES_PER_RANGE: u64 = super::authorize::MAX_PENDING_PER_RANGE;
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 enum Status {
     Pending,
     Approved {
@@ -42,13 +42,12 @@ enum Status {
     Denied,
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Device {
     client_id: String,
     client_name: String,
     scopes: Vec<String>,
     user_code: String,
-    expires: u64,
     interval: u64,
     last_poll: u64,
     status: Status,
@@ -60,31 +59,10 @@ struct Device {
     attempts: u32,
 }
 
-/// Device codes in flight, by device code; user codes point at them.
-#[derive(Default)]
-pub(crate) struct Devices {
-    by_device_code: HashMap<String, Device>,
-    by_user_code: HashMap<String, String>,
-}
-
-impl Devices {
-    fn prune(&mut self, now: u64) {
-        self.by_device_code.retain(|_, d| d.expires > now);
-        let live = &self.by_device_code;
-        self.by_user_code.retain(|_, code| live.contains_key(code));
-    }
-
-    /// Whether `range` already holds its share of the device codes in flight.
-    fn range_full(&self, range: Option<ClientRange>) -> bool {
-        range.is_some_and(|range| {
-            self.by_device_code
-                .values()
-                .filter(|d| d.range == Some(range))
-                .count()
-                >= MAX_DEVICES_PER_RANGE
-        })
-    }
-}
+/// Kinds of flow records: device grants by device code, and the device
+/// code each user code stands for.
+const DEVICE: &str = "device";
+const USER_CODE: &str = "user_code";
 
 fn user_code() -> String {
     let mut bytes = [0u8; 8];
@@ -110,11 +88,74 @@ fn normalize_user_code(text: &str) -> String {
     }
 }
 
+/// What a change to a device grant asks for.
+enum Change<T> {
+    /// Store the changed record; answer `T`.
+    Keep(T),
+    /// The grant is answered or spent: remove it; answer `T`.
+    Remove(T),
+}
+
 impl Issuer {
-    fn devices(&self) -> std::sync::MutexGuard<'_, Devices> {
-        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
-        devices.prune(store::now());
-        devices
+    /// The device grant a user code stands for, with its device code.
+    async fn device_by_user_code(&self, user_code: &str) -> Option<(String, Device)> {
+        let now = store::now();
+        let device_code = self.store.flow(USER_CODE, user_code, now).await.ok()??;
+        let body = self.store.flow(DEVICE, &device_code, now).await.ok()??;
+        Some((device_code, serde_json::from_str(&body).ok()?))
+    }
+
+    /// Changes a device grant with `change` as one compare-and-swap on its
+    /// record (retried when another replica changed it first); `None` when
+    /// there is no such live grant.
+    async fn change_device<T>(
+        &self,
+        device_code: &str,
+        change: impl Fn(&mut Device) -> Change<T>,
+    ) -> Option<T> {
+        for _ in 0..8 {
+            let body = match self.store.flow(DEVICE, device_code, store::now()).await {
+                Ok(Some(body)) => body,
+                Ok(None) => return None,
+                Err(err) => {
+                    tracing::error!("reading a device grant: {err}");
+                    return None;
+                }
+            };
+            let mut device: Device = serde_json::from_str(&body).ok()?;
+            match change(&mut device) {
+                Change::Remove(answer) => {
+                    // Whoever removes it answers; a racing replica finds
+                    // nothing.
+                    let taken = self
+                        .store
+                        .take_flow(DEVICE, device_code, store::now())
+                        .await
+                        .ok()
+                        .flatten();
+                    if let Err(err) = self.store.drop_flow(USER_CODE, &device.user_code).await {
+                        tracing::error!("removing a user code: {err}");
+                    }
+                    return taken.is_some().then_some(answer);
+                }
+                Change::Keep(answer) => {
+                    let next = serde_json::to_string(&device).ok()?;
+                    match self
+                        .store
+                        .swap_flow(DEVICE, device_code, &body, &next)
+                        .await
+                    {
+                        Ok(true) => return Some(answer),
+                        Ok(false) => continue,
+                        Err(err) => {
+                            tracing::error!("saving a device grant: {err}");
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        None
     }
 }
 
@@ -160,7 +201,6 @@ pub(super) async fn start(
         client_name: display_name(&client),
         scopes,
         user_code: code.clone(),
-        expires: store::now() + CODE_TTL_SECS,
         interval: INTERVAL_SECS,
         last_poll: 0,
         status: Status::Pending,
@@ -168,20 +208,44 @@ pub(super) async fn start(
         range: range.map(|Extension(range)| range),
         attempts: 0,
     };
-    {
-        let mut devices = issuer.devices();
-        if devices.by_device_code.len() >= MAX_DEVICES || devices.range_full(device.range) {
-            return OAuthError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "too many sign-ins in progress",
+    let stored = match serde_json::to_string(&device) {
+        Ok(body) => {
+            let now = store::now();
+            let range = device.range.map(|r| r.to_string());
+            let put = |kind: &'static str, id: String, body: String, range: Option<String>| {
+                let store = issuer.store.clone();
+                async move {
+                    store
+                        .put_flow(
+                            kind,
+                            &id,
+                            &body,
+                            now + CODE_TTL_SECS,
+                            range.as_deref(),
+                            MAX_DEVICES,
+                            MAX_DEVICES_PER_RANGE,
+                            now,
+                        )
+                        .await
+                }
+            };
+            matches!(
+                put(DEVICE, device_code.clone(), body, range).await,
+                Ok(Ok(()))
+            ) && matches!(
+                put(USER_CODE, code.clone(), device_code.clone(), None).await,
+                Ok(Ok(()))
             )
-            .into_response();
         }
-        devices
-            .by_user_code
-            .insert(code.clone(), device_code.clone());
-        devices.by_device_code.insert(device_code.clone(), device);
+        Err(_) => false,
+    };
+    if !stored {
+        return OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "too many sign-ins in progress",
+        )
+        .into_response();
     }
     let verification = format!("{}/device", issuer.settings.issuer);
     (
@@ -200,7 +264,11 @@ pub(super) async fn start(
 }
 
 /// The `/token` grant: pending, slow down, refused, expired, or tokens.
-pub(super) fn poll(issuer: &Issuer, client: &Client, form: &Form) -> Result<Grant, OAuthError> {
+pub(super) async fn poll(
+    issuer: &Issuer,
+    client: &Client,
+    form: &Form,
+) -> Result<Grant, OAuthError> {
     let device_code = form.get("device_code").ok_or_else(|| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -209,59 +277,51 @@ pub(super) fn poll(issuer: &Issuer, client: &Client, form: &Form) -> Result<Gran
         )
     })?;
     let now = store::now();
-    let mut devices = issuer.devices();
-    let Some(device) = devices.by_device_code.get_mut(device_code) else {
-        return Err(OAuthError::new(
+    let answer = issuer
+        .change_device(device_code, |device| {
+            if device.client_id != client.client_id {
+                return Change::Keep(Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the device code belongs to another client",
+                )));
+            }
+            match device.status.clone() {
+                Status::Pending => {
+                    let too_soon = now < device.last_poll + device.interval;
+                    device.last_poll = now;
+                    Change::Keep(Err(if too_soon {
+                        device.interval += 5;
+                        OAuthError::new(StatusCode::BAD_REQUEST, "slow_down", "polling too often")
+                    } else {
+                        OAuthError::new(
+                            StatusCode::BAD_REQUEST,
+                            "authorization_pending",
+                            "the user has not answered yet",
+                        )
+                    }))
+                }
+                Status::Denied => Change::Remove(Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "access_denied",
+                    "the user declined",
+                ))),
+                Status::Approved { subject, groups } => Change::Remove(Ok(Grant {
+                    subject,
+                    client_id: client.client_id.clone(),
+                    scopes: device.scopes.clone(),
+                    groups,
+                })),
+            }
+        })
+        .await;
+    answer.unwrap_or_else(|| {
+        Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "expired_token",
             "the device code has expired; start again",
-        ));
-    };
-    if device.client_id != client.client_id {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "the device code belongs to another client",
-        ));
-    }
-    match device.status.clone() {
-        Status::Pending => {
-            let too_soon = now < device.last_poll + device.interval;
-            device.last_poll = now;
-            if too_soon {
-                device.interval += 5;
-                Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "slow_down",
-                    "polling too often",
-                ))
-            } else {
-                Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "authorization_pending",
-                    "the user has not answered yet",
-                ))
-            }
-        }
-        Status::Denied => {
-            devices.by_device_code.remove(device_code);
-            Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "access_denied",
-                "the user declined",
-            ))
-        }
-        Status::Approved { subject, groups } => {
-            let scopes = device.scopes.clone();
-            devices.by_device_code.remove(device_code);
-            Ok(Grant {
-                subject,
-                client_id: client.client_id.clone(),
-                scopes,
-                groups,
-            })
-        }
-    }
+        ))
+    })
 }
 
 /// `GET /device[?user_code=…]`: the page where the user enters the code and signs in.
@@ -274,14 +334,7 @@ pub(super) async fn show(
         .get("user_code")
         .map(|c| normalize_user_code(c))
         .unwrap_or_default();
-    let device = {
-        let devices = issuer.devices();
-        devices
-            .by_user_code
-            .get(&code)
-            .and_then(|dc| devices.by_device_code.get(dc))
-            .cloned()
-    };
+    let device = issuer.device_by_user_code(&code).await.map(|(_, d)| d);
     let Some(device) = device else {
         let message = if code.is_empty() {
             ""
@@ -301,7 +354,7 @@ pub(super) async fn show(
             ),
         );
     };
-    let signed_in = issuer.signed_in(&headers).map(|(name, _)| name);
+    let signed_in = issuer.signed_in(&headers).await.map(|(name, _)| name);
     let who = match &signed_in {
         Some(name) => format!("<p>Signed in as <b>{}</b>.</p>", escape(name)),
         None => "<label>User name <input name=\"username\" autocomplete=\"username\" required autofocus></label>\n\
@@ -338,16 +391,7 @@ pub(super) async fn submit(
         return error_page(StatusCode::BAD_REQUEST, "The form could not be read.");
     };
     let code = normalize_user_code(form.get("user_code").unwrap_or_default());
-    let device = {
-        let devices = issuer.devices();
-        devices.by_user_code.get(&code).and_then(|dc| {
-            devices
-                .by_device_code
-                .get(dc)
-                .map(|d| (dc.clone(), d.clone()))
-        })
-    };
-    let Some((device_code, device)) = device else {
+    let Some((device_code, device)) = issuer.device_by_user_code(&code).await else {
         return error_page(
             StatusCode::NOT_FOUND,
             "That code is unknown or has expired.",
@@ -371,22 +415,35 @@ pub(super) async fn submit(
     let status = if form.get("action") != Some("allow") {
         Status::Denied
     } else {
-        let (subject, groups) = match issuer.signed_in(&headers) {
+        let (subject, groups) = match issuer.signed_in(&headers).await {
             Some(user) => user,
             None => match issuer
                 .check_password(&form, &device.client_id, "device sign-in")
                 .await
             {
                 Ok(Some(user)) => (user.name, user.groups),
-                Ok(None) => return wrong_password(&issuer, &device_code),
+                Ok(None) => return wrong_password(&issuer, &device_code).await,
                 Err(response) => return response,
             },
         };
         Status::Approved { subject, groups }
     };
     let approved = matches!(status, Status::Approved { .. });
-    if let Some(entry) = issuer.devices().by_device_code.get_mut(&device_code) {
-        entry.status = status;
+    let answered = issuer
+        .change_device(&device_code, |entry| {
+            // Answered once: a racing answer on another replica loses.
+            let fresh = matches!(entry.status, Status::Pending);
+            if fresh {
+                entry.status = status.clone();
+            }
+            Change::Keep(fresh)
+        })
+        .await;
+    if answered != Some(true) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This device has already been answered, or its code expired.",
+        );
     }
     let mut response = page(
         StatusCode::OK,
@@ -402,28 +459,31 @@ pub(super) async fn submit(
 
 /// Counts a wrong password against the device code; the last allowed one
 /// spends the code, so one code cannot be used to guess on and on.
-fn wrong_password(issuer: &Issuer, device_code: &str) -> Response {
-    let mut devices = issuer.devices();
-    let Some(device) = devices.by_device_code.get_mut(device_code) else {
-        return error_page(
+async fn wrong_password(issuer: &Issuer, device_code: &str) -> Response {
+    let spent = issuer
+        .change_device(device_code, |device| {
+            device.attempts += 1;
+            if device.attempts >= MAX_ATTEMPTS {
+                Change::Remove(true)
+            } else {
+                Change::Keep(false)
+            }
+        })
+        .await;
+    match spent {
+        None => error_page(
             StatusCode::NOT_FOUND,
             "That code is unknown or has expired.",
-        );
-    };
-    device.attempts += 1;
-    if device.attempts >= MAX_ATTEMPTS {
-        if let Some(device) = devices.by_device_code.remove(device_code) {
-            devices.by_user_code.remove(&device.user_code);
-        }
-        return error_page(
+        ),
+        Some(true) => error_page(
             StatusCode::FORBIDDEN,
             "Too many failed attempts. Start again on the device.",
-        );
+        ),
+        Some(false) => error_page(
+            StatusCode::UNAUTHORIZED,
+            "Wrong user name or password. Open the link again.",
+        ),
     }
-    error_page(
-        StatusCode::UNAUTHORIZED,
-        "Wrong user name or password. Open the link again.",
-    )
 }
 
 #[cfg(test)]

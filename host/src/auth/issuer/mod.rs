@@ -101,10 +101,6 @@ pub struct Issuer {
     store: Arc<Durable>,
     users_path: PathBuf,
     audit: AuditSink,
-    /// Short-lived, single-use: sign-ins in progress, codes, browser sessions.
-    flows: Mutex<authorize::Flows>,
-    /// Device authorization grants in flight (RFC 8628).
-    devices: Mutex<device::Devices>,
     documents: cimd::MetadataDocuments,
     /// Failed sign-ins per account name, for backoff.
     throttle: Mutex<throttle::Throttle>,
@@ -156,8 +152,6 @@ impl Issuer {
             store,
             users_path: users::users_path(auth_dir),
             audit,
-            flows: Mutex::new(authorize::Flows::default()),
-            devices: Mutex::new(device::Devices::default()),
             tools: std::sync::OnceLock::new(),
         })
     }

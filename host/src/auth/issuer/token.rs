@@ -209,7 +209,7 @@ pub(super) async fn token(
         "client_credentials" => client_credentials(&issuer, &client, &form).await,
         "authorization_code" => authorization_code(&issuer, &client, &form).await,
         "refresh_token" => refresh(&issuer, &client, &form).await,
-        super::device::GRANT_TYPE => match super::device::poll(&issuer, &client, &form) {
+        super::device::GRANT_TYPE => match super::device::poll(&issuer, &client, &form).await {
             Ok(grant) => issue(&issuer, &grant, Some(store::random_id())).await,
             Err(error) => Err(error),
         },
@@ -252,7 +252,7 @@ async fn authorization_code(
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
     let verifier = form.require("code_verifier")?;
-    let pending = match issuer.take_code(code) {
+    let pending = match issuer.take_code(code).await {
         Ok(pending) => pending,
         Err(replayed) => {
             if let Some(family) = replayed {
@@ -298,7 +298,7 @@ async fn authorization_code(
         groups: pending.groups,
     };
     let family = store::random_id();
-    issuer.spend_code(code, &family);
+    issuer.spend_code(code, &family).await;
     issue(issuer, &grant, Some(family)).await
 }
 
