@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 mod cors;
+mod fswatch;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

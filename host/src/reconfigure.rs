@@ -144,11 +144,10 @@ pub fn watch(
     let name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && crate::watch::is_change(&event.kind)
-            && event
-                .paths
-                .iter()
-                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            && crate::fswatch::is_change(&event.kind)
+            && event.paths.iter().any(|p| {
+                crate::fswatch::is_volume_swap(p) || p.file_name().map(|n| n.to_os_string()) == name
+            })
         {
             let _ = tx.send(());
         }

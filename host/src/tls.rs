@@ -216,11 +216,11 @@ pub fn watch(certificates: Arc<Certificates>) -> notify::Result<CertWatch> {
         .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && crate::watch::is_change(&event.kind)
-            && event
-                .paths
-                .iter()
-                .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
+            && crate::fswatch::is_change(&event.kind)
+            && event.paths.iter().any(|p| {
+                crate::fswatch::is_volume_swap(p)
+                    || p.file_name().is_some_and(|n| names.iter().any(|m| m == n))
+            })
         {
             let _ = tx.send(());
         }

@@ -18,6 +18,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::audit::{AuditSink, Event};
+use crate::fswatch::{is_change, is_volume_swap};
 use crate::plugins::{self, Registry, Runtime};
 
 /// Owns the watcher and the reload thread; dropping it stops both (the
@@ -38,7 +39,11 @@ pub fn spawn(
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event)
-                if is_change(&event.kind) && event.paths.iter().any(|p| is_plugin_file(p)) =>
+                if is_change(&event.kind)
+                    && event
+                        .paths
+                        .iter()
+                        .any(|p| is_plugin_file(p) || is_volume_swap(p)) =>
             {
                 let _ = tx.send(());
             }
@@ -109,22 +114,6 @@ async fn reload_loop(
                 tracing::error!(dir = %dir.display(), "cannot read plugins directory: {err}")
             }
         }
-    }
-}
-
-/// Whether a file event means the contents or the name changed. Opens and
-/// reads are not changes: reloading reads every plugin file, and reacting to
-/// that would reload forever.
-pub(crate) fn is_change(kind: &notify::EventKind) -> bool {
-    use notify::EventKind;
-    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
-    match kind {
-        EventKind::Create(_) | EventKind::Remove(_) => true,
-        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
-        EventKind::Modify(_) => true,
-        // A file written and closed: the end of a copy into place.
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
     }
 }
 

@@ -321,3 +321,59 @@ async fn an_http2_connection_that_only_pings_is_closed_when_idle() -> anyhow::Re
     );
     Ok(())
 }
+
+/// A Kubernetes Secret mounted as a volume is renewed the kubelet's way:
+/// the files are links through `..data` to a timestamped directory, and a
+/// renewal writes a new directory and swaps the `..data` link, so no event
+/// ever names `tls.crt` itself. The new certificate is served all the same.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_kubernetes_secret_volume_renewal_is_picked_up() -> anyhow::Result<()> {
+    use std::os::unix::fs::symlink;
+    let old = fresh_certificate().await?;
+    let new = fresh_certificate().await?;
+    let mount = crate::harness::scratch_dir("secret-volume");
+    let publish = |from: &std::path::Path, stamp: &str| -> anyhow::Result<()> {
+        let dir = mount.join(format!("..{stamp}"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(from.join("cert.pem"), dir.join("tls.crt"))?;
+        std::fs::copy(from.join("key.pem"), dir.join("tls.key"))?;
+        let _ = std::fs::remove_file(mount.join("..data_tmp"));
+        symlink(format!("..{stamp}"), mount.join("..data_tmp"))?;
+        std::fs::rename(mount.join("..data_tmp"), mount.join("..data"))?;
+        Ok(())
+    };
+    publish(&old, "2026_12_06_10_00_00.1")?;
+    for name in ["tls.crt", "tls.key"] {
+        symlink(format!("..data/{name}"), mount.join(name))?;
+    }
+    let config = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"",
+        mount.join("tls.crt").display(),
+        mount.join("tls.key").display()
+    );
+    let server = Setup::new()
+        .fixture("hostile")
+        .config(&config)
+        .start()
+        .await?;
+    let health = format!("{}/healthz", server.url.trim_end_matches("/mcp"));
+    let only_new = trusting(&[&new])?;
+    assert!(
+        only_new.get(&health).send().await.is_err(),
+        "not served yet"
+    );
+
+    publish(&new, "2026_12_06_11_00_00.2")?;
+    let _ = std::fs::remove_dir_all(mount.join("..2026_12_06_10_00_00.1"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while only_new.get(&health).send().await.is_err() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was not picked up: {}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
