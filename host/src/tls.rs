@@ -317,20 +317,6 @@ fn fingerprint(cert: &CertificateDer<'_>) -> String {
         .join(":")
 }
 
-/// A TLS client configuration for reaching the public web: aws-lc-rs (the
-/// one crypto backend) and the Mozilla roots (webpki-roots). Used for
-/// plugins' outbound HTTPS and for an identity provider's keys.
-pub(crate) fn web_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

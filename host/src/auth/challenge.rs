@@ -68,7 +68,7 @@ impl<'a> Challenge<'a> {
     }
 
     fn respond(self, status: StatusCode, body: &Value) -> Response {
-        let mut response = crate::mcp::json_response(status, body);
+        let mut response = crate::http::json_response(status, body);
         if let Ok(value) = HeaderValue::from_str(&self.header_value()) {
             response
                 .headers_mut()

@@ -44,7 +44,7 @@ impl RemoteKeys {
         // a proxy variable meant for other software must not reroute (or
         // break) the fetch of the keys every token is checked with.
         let client = reqwest::Client::builder()
-            .use_preconfigured_tls(crate::tls::web_client_config()?)
+            .use_preconfigured_tls(crate::http::web_client_config()?)
             .no_proxy()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(3))

@@ -29,7 +29,6 @@ use crate::config::Config;
 use crate::limits::RateTable;
 use crate::plugins::{LoadedPlugin, Registry, Runtime, ToolSpec};
 
-pub(crate) use transport::json_response;
 #[cfg(feature = "fuzzing")]
 pub(crate) use {
     jsonrpc::Message, jsonrpc::parse_message, stateless::validate as validate_stateless,

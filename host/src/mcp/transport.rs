@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use crate::http::json_response;
 use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -54,15 +55,6 @@ impl IntoResponse for HttpError {
         let body = jsonrpc::error(&Value::Null, &self.error);
         json_response(self.status, &body)
     }
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(bytes))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// What the client said it accepts.

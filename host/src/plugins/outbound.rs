@@ -53,7 +53,7 @@ impl Outbound {
     /// the Mozilla roots (webpki-roots), as wasmtime's own default does.
     pub(crate) fn new(network_deny: &[String]) -> Result<Outbound, OutboundError> {
         let deny = DenyList::parse(network_deny)?;
-        let mut config = crate::tls::web_client_config()?;
+        let mut config = crate::http::web_client_config()?;
         // The connection below speaks HTTP/1.1 only.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Outbound {

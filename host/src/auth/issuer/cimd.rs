@@ -94,7 +94,7 @@ impl MetadataDocuments {
         allow_private: bool,
         extra_ca: Option<&Path>,
     ) -> anyhow::Result<MetadataDocuments> {
-        let mut tls = crate::tls::web_client_config()?;
+        let mut tls = crate::http::web_client_config()?;
         if let Some(path) = extra_ca {
             let pem = std::fs::read(path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
