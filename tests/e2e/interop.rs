@@ -434,3 +434,96 @@ fn sessions_opened(server: &Server) -> usize {
         .filter(|line| line.contains("session opened"))
         .count()
 }
+
+/// The official Python SDK (session era) through a round-robin balancer in
+/// front of three replicas on one PostgreSQL: it opens its session, then
+/// the replica that session began on is killed (SIGKILL), and the client
+/// goes on, with one retry at most, on the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_across_replicas_and_a_kill() -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let postgres = crate::services::Postgres::start()?;
+    let replica = |tls: Option<&Path>| {
+        let mut config = "[server]\npublic_url = \"https://127.0.0.1:7443\"\n".to_string();
+        // One certificate for the balancer's address, as behind a real one.
+        if let Some(dir) = tls {
+            config.push_str(&format!(
+                "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            ));
+        }
+        Setup::new()
+            .bundled("devtools")
+            .config(&config)
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+    };
+    let first = replica(None).start().await?;
+    let tls = first.data_dir.join("tls");
+    let (b, c) = tokio::join!(replica(Some(&tls)).start(), replica(Some(&tls)).start());
+    let mut replicas = vec![first, b?, c?];
+    let backends = replicas
+        .iter()
+        .map(|r| {
+            let authority = r
+                .url
+                .trim_start_matches("https://")
+                .trim_end_matches("/mcp");
+            authority.parse().context("replica address")
+        })
+        .collect::<anyhow::Result<Vec<std::net::SocketAddr>>>()?;
+    let balancer = crate::services::RoundRobin::start(backends).await?;
+
+    let dir = interop_dir();
+    let mut child = tokio::process::Command::new(dir.join(".venv-mcp1/bin/python"))
+        .arg(dir.join("python/check_replicas.py"))
+        .arg(format!("https://127.0.0.1:{}/mcp", balancer.addr.port()))
+        .arg(tls.join("cert.pem"))
+        .current_dir(&dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .env(
+            "TOOLHOST_TOKEN",
+            replicas[0].token.clone().unwrap_or_default(),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting check_replicas.py (run `bash tests/interop/setup.sh`)")?;
+    let mut stdout = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let session = tokio::time::timeout(CLIENT_DEADLINE, async {
+        while let Some(line) = stdout.next_line().await? {
+            if let Some(id) = line.strip_prefix("SESSION ") {
+                return anyhow::Ok(id.to_string());
+            }
+        }
+        bail!("the client ended before opening its session")
+    })
+    .await
+    .context("no session within the deadline")??;
+    let holder = replicas
+        .iter()
+        .position(|r| r.stderr().contains(&session))
+        .context("no replica logged opening the session")?;
+    replicas[holder].kill();
+    let mut stdin = child.stdin.take().context("stdin")?;
+    stdin.write_all(b"go\n").await?;
+    drop(stdin);
+    let mut rest = Vec::new();
+    while let Some(line) = stdout.next_line().await? {
+        rest.push(line);
+    }
+    let out = tokio::time::timeout(CLIENT_DEADLINE, child.wait_with_output())
+        .await
+        .context("the client did not finish")??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && rest.iter().any(|l| l == "OK python replicas"),
+        "--- stdout after the kill\n{}\n--- stderr\n{stderr}",
+        rest.join("\n")
+    );
+    Ok(())
+}

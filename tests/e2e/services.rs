@@ -202,6 +202,45 @@ impl Drop for Redis {
     }
 }
 
+/// A layer-4 balancer of the test's own: each new connection goes to the
+/// next backend in turn (no stickiness), skipping one that refuses, as a
+/// balancer's health check would. Stops when dropped.
+pub(crate) struct RoundRobin {
+    pub(crate) addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RoundRobin {
+    pub(crate) async fn start(backends: Vec<std::net::SocketAddr>) -> anyhow::Result<RoundRobin> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let mut next = 0usize;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let start = next;
+                next = next.wrapping_add(1);
+                let backends = backends.clone();
+                tokio::spawn(async move {
+                    for i in 0..backends.len() {
+                        let backend = backends[(start + i) % backends.len()];
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(backend).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(RoundRobin { addr, task })
+    }
+}
+
+impl Drop for RoundRobin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The newest installed PostgreSQL's programs, or `TOOLHOST_PG_BIN`.
 fn postgres_bin() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("TOOLHOST_PG_BIN") {
