@@ -462,7 +462,7 @@ async fn python_sdk_across_replicas_and_a_kill() -> anyhow::Result<()> {
     let first = replica(None).start().await?;
     let tls = first.data_dir.join("tls");
     let (b, c) = tokio::join!(replica(Some(&tls)).start(), replica(Some(&tls)).start());
-    let mut replicas = vec![first, b?, c?];
+    let mut replicas = [first, b?, c?];
     let backends = replicas
         .iter()
         .map(|r| {
