@@ -207,6 +207,7 @@ impl Drop for Redis {
 /// balancer's health check would. Stops when dropped.
 pub(crate) struct RoundRobin {
     pub(crate) addr: std::net::SocketAddr,
+    backends: std::sync::Arc<Mutex<Vec<std::net::SocketAddr>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -214,12 +215,14 @@ impl RoundRobin {
     pub(crate) async fn start(backends: Vec<std::net::SocketAddr>) -> anyhow::Result<RoundRobin> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let backends = std::sync::Arc::new(Mutex::new(backends));
+        let shared = backends.clone();
         let task = tokio::spawn(async move {
             let mut next = 0usize;
             while let Ok((mut client, _)) = listener.accept().await {
                 let start = next;
                 next = next.wrapping_add(1);
-                let backends = backends.clone();
+                let backends = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 tokio::spawn(async move {
                     for i in 0..backends.len() {
                         let backend = backends[(start + i) % backends.len()];
@@ -231,7 +234,24 @@ impl RoundRobin {
                 });
             }
         });
-        Ok(RoundRobin { addr, task })
+        Ok(RoundRobin {
+            addr,
+            backends,
+            task,
+        })
+    }
+
+    /// Points backend `index` at a new address (a replica restarted on
+    /// another port).
+    pub(crate) fn replace(&self, index: usize, addr: std::net::SocketAddr) {
+        if let Some(slot) = self
+            .backends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(index)
+        {
+            *slot = addr;
+        }
     }
 }
 

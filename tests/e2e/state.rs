@@ -715,3 +715,159 @@ async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
     assert_eq!(reply.status, 200, "{}", reply.text);
     Ok(())
 }
+
+fn socket_of(server: &Server) -> anyhow::Result<std::net::SocketAddr> {
+    let authority = server
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/mcp");
+    Ok(authority.parse()?)
+}
+
+/// Under a steady load of stateless calls and registrations through a
+/// round-robin balancer, one of three replicas is killed (SIGKILL) and
+/// started again on its data dir: no call fails once a client's one retry
+/// is counted, every registration answered 201 is stored, and every
+/// replica's audit chain still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_under_load_loses_nothing() -> anyhow::Result<()> {
+    let postgres = crate::services::Postgres::start()?;
+    let replica = |dir: &std::path::Path, tls: Option<&std::path::Path>| {
+        let mut config = "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
+                          [auth]\nmax_clients_per_range = 0\n"
+            .to_string();
+        if let Some(tls) = tls {
+            config.push_str(&format!(
+                "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+                tls.join("cert.pem").display(),
+                tls.join("key.pem").display()
+            ));
+        }
+        Setup::new()
+            .fixture("hostile")
+            .data_dir(dir.to_path_buf())
+            .config(&config)
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+    };
+    let dirs = [
+        scratch_dir("load-a"),
+        scratch_dir("load-b"),
+        scratch_dir("load-c"),
+    ];
+    let a = replica(&dirs[0], None).start().await?;
+    let tls = dirs[0].join("tls");
+    let (b, c) = tokio::join!(
+        replica(&dirs[1], Some(&tls)).start(),
+        replica(&dirs[2], Some(&tls)).start()
+    );
+    let (mut b, c) = (b?, c?);
+    let balancer =
+        crate::services::RoundRobin::start(vec![socket_of(&a)?, socket_of(&b)?, socket_of(&c)?])
+            .await?;
+    let front = format!("https://127.0.0.1:{}", balancer.addr.port());
+    // A new connection per request, so the balancer spreads them all.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            tls.join("cert.pem"),
+        )?)?)
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    let token = a.token.clone().unwrap_or_default();
+    let call = |i: usize| {
+        let request = http
+            .post(format!("{front}/mcp"))
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "echo")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
+                "name": "echo", "arguments": {"text": format!("call {i}")},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientInfo": {"name": "load", "version": "1"},
+                    "io.modelcontextprotocol/clientCapabilities": {}
+                }}}),
+            );
+        async move {
+            let res = request.send().await.ok()?;
+            (res.status() == 200).then_some(())
+        }
+    };
+    let register = |i: usize| {
+        let request = http.post(format!("{front}/register")).json(&json!({
+            "redirect_uris": [format!("http://127.0.0.1:9/cb{i}")],
+            "token_endpoint_auth_method": "none",
+        }));
+        async move {
+            let res = request.send().await.ok()?;
+            if res.status() != 201 {
+                return None;
+            }
+            let body: Value = res.json().await.ok()?;
+            body["client_id"].as_str().map(str::to_string)
+        }
+    };
+    let load = async {
+        let (mut failed, mut retried, mut registered) = (0, 0, Vec::new());
+        for i in 0..120usize {
+            if call(i).await.is_none() {
+                retried += 1;
+                if call(i).await.is_none() {
+                    failed += 1;
+                }
+            }
+            if i % 4 == 0 {
+                match register(i).await {
+                    Some(id) => registered.push(id),
+                    None => {
+                        retried += 1;
+                        match register(i).await {
+                            Some(id) => registered.push(id),
+                            None => failed += 1,
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (failed, retried, registered)
+    };
+    let chaos = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        b.kill();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let again = replica(&dirs[1], Some(&tls)).start().await?;
+        balancer.replace(1, socket_of(&again)?);
+        anyhow::Ok(again)
+    };
+    let ((failed, retried, registered), restarted) = tokio::join!(load, chaos);
+    let restarted = restarted?;
+    assert_eq!(
+        failed, 0,
+        "calls failed even after a retry ({retried} retried)"
+    );
+    let stored = restarted.client_ids()?;
+    let lost: Vec<&String> = registered
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "registered but lost: {lost:?}");
+    drop((a, c, restarted));
+    for dir in &dirs {
+        let out = std::process::Command::new(crate::harness::toolhost_bin())
+            .args(["audit", "verify"])
+            .arg(dir.join("audit"))
+            .output()?;
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
