@@ -29,16 +29,18 @@ pub(crate) enum Budget {
 }
 
 /// Whose CPU time counts as the server's.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum ServerCpu {
     /// A separate process (toolhost).
     Process(u32),
+    /// Several (replicas), summed.
+    Processes(Vec<u32>),
     /// This process's threads with this name prefix (the echo baseline).
     OwnThreads(&'static str),
 }
 
 /// Reads the CPU time of server and client.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct CpuProbe {
     pub(crate) server: ServerCpu,
     /// Threads of this process that are not the client (the echo server,
@@ -57,8 +59,12 @@ impl CpuProbe {
     fn sample(&self) -> CpuSample {
         let own = sys::process_usage(std::process::id());
         let others = sys::own_threads_usage(self.not_client);
-        let server = match self.server {
-            ServerCpu::Process(pid) => sys::process_usage(pid),
+        let server = match &self.server {
+            ServerCpu::Process(pid) => sys::process_usage(*pid),
+            ServerCpu::Processes(pids) => pids
+                .iter()
+                .map(|pid| sys::process_usage(*pid))
+                .fold(sys::Usage::default(), |sum, u| sum + u),
             ServerCpu::OwnThreads(prefix) => sys::own_threads_usage(prefix),
         };
         CpuSample {

@@ -8,6 +8,7 @@
 //! This file owns the command line, the runtimes and the order of phases;
 //! each phase lives in its own module.
 
+mod cluster;
 mod conn;
 mod echo;
 mod load;
@@ -118,6 +119,9 @@ struct Args {
     /// Where to write the JSON results.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Skip the cluster phase (its own PostgreSQL and Redis, three replicas).
+    #[arg(long)]
+    skip_cluster: bool,
 }
 
 impl Args {
@@ -416,6 +420,23 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
     let mut survived = server.alive();
     drop(server);
 
+    let cluster = if args.skip_cluster {
+        None
+    } else {
+        eprintln!("bench: cluster mode (PostgreSQL + Redis) vs embedded, and three replicas");
+        Some(
+            cluster::measure(
+                &setup,
+                &root.join("target/bench/work"),
+                budget,
+                args.rounds,
+                ticks,
+                echo::THREAD_NAME,
+            )
+            .await?,
+        )
+    };
+
     // A fresh server, so the memory growth is the sessions' alone and not
     // hidden in what the load phases left allocated.
     eprintln!(
@@ -463,6 +484,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
         front_door,
         reload,
         sessions,
+        cluster,
         server_survived: survived,
         checks: Vec::new(),
     };

@@ -93,6 +93,7 @@ impl Kind {
 }
 
 /// A server to load: where it is and the certificate it must present.
+#[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) kind: Kind,
     pub(crate) tool: Tool,

@@ -142,6 +142,8 @@ pub(crate) struct Report {
     pub(crate) front_door: FrontDoor,
     pub(crate) reload: ReloadResult,
     pub(crate) sessions: SessionsResult,
+    /// Cluster mode against the embedded default, unless skipped.
+    pub(crate) cluster: Option<crate::cluster::ClusterResult>,
     pub(crate) server_survived: bool,
     pub(crate) checks: Vec<Check>,
 }
@@ -205,6 +207,39 @@ fn level_checks(level: &Level) -> Vec<Check> {
     checks
 }
 
+/// The cluster-mode targets: a shared budget's Redis round trip may cost a
+/// call little throughput and latency.
+fn cluster_checks(c: &crate::cluster::ClusterResult) -> Vec<Check> {
+    let errors: u64 = c.rounds.iter().map(|r| r.errors).sum();
+    let throughput = ratio(c.cluster_16.best.per_sec, c.embedded_16.best.per_sec);
+    let added_us = f64::from(c.cluster_1.best_p50_us) - f64::from(c.embedded_1.best_p50_us);
+    vec![
+        Check {
+            what: "cluster mode, one replica, 16 connections: throughput vs embedded".into(),
+            measured: with_errors(
+                format!(
+                    "{throughput:.2}× ({:.0} / {:.0} per s)",
+                    c.cluster_16.best.per_sec, c.embedded_16.best.per_sec
+                ),
+                errors,
+            ),
+            target: "≥ 0.8×, no errors".into(),
+            pass: errors == 0 && throughput >= 0.8,
+        },
+        Check {
+            what: "p50 a shared rate check adds (cluster − embedded, 1 connection)".into(),
+            measured: format!(
+                "{:+.3} ms ({:.3} vs {:.3} ms)",
+                added_us / 1000.0,
+                ms(c.cluster_1.best_p50_us),
+                ms(c.embedded_1.best_p50_us)
+            ),
+            target: "≤ 0.2 ms".into(),
+            pass: errors == 0 && added_us <= 200.0,
+        },
+    ]
+}
+
 impl Report {
     /// Judges the issue's targets against the measurements.
     pub(crate) fn judge(&mut self) {
@@ -226,6 +261,9 @@ impl Report {
                 target: "≥ 0.9×".into(),
                 pass: door.ratio >= 0.9 && on.errors == 0 && off.errors == 0,
             });
+        }
+        if let Some(cluster) = &self.cluster {
+            checks.extend(cluster_checks(cluster));
         }
         let reload = &self.reload;
         checks.push(Check {
@@ -367,6 +405,43 @@ impl Report {
                 "| {} | **on / off** | **{:.2}×** | | | | |",
                 on.connections, self.front_door.ratio
             );
+        }
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(
+                out,
+                "\n### Cluster mode (PostgreSQL + Redis) vs embedded\n\n\
+                 Best round of each (highest throughput); p50 is the lowest of the rounds. \
+                 Three replicas share this machine's two cores with the load generator, so \
+                 that row measures the overhead of three processes and a balancer, not scaling.\n"
+            );
+            let _ = writeln!(
+                out,
+                "| conns | server | req/s | p50 ms | p99 ms | server CPU µs/req | errors |"
+            );
+            let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|");
+            for (label, side) in [
+                ("embedded", &c.embedded_1),
+                ("cluster, one replica", &c.cluster_1),
+                ("embedded", &c.embedded_16),
+                ("cluster, one replica", &c.cluster_16),
+                ("cluster, one replica (again)", &c.one_replica),
+                (
+                    "cluster, three replicas behind round robin",
+                    &c.three_replicas,
+                ),
+            ] {
+                let run = &side.best;
+                let _ = writeln!(
+                    out,
+                    "| {} | {label} | {:.0} | {:.3} | {:.3} | {:.1} | {} |",
+                    run.connections,
+                    run.per_sec,
+                    ms(side.best_p50_us),
+                    ms(run.latency.p99_us),
+                    run.server_cpu_us,
+                    run.errors
+                );
+            }
         }
         let r = &self.reload;
         let _ = writeln!(out, "\n### Hot reload (ms)\n");

@@ -443,7 +443,7 @@ fn sessions_opened(server: &Server) -> usize {
 async fn python_sdk_across_replicas_and_a_kill() -> anyhow::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-    let postgres = crate::services::Postgres::start()?;
+    let postgres = toolhost_testbed::Postgres::start()?;
     let replica = |tls: Option<&Path>| {
         let mut config = "[server]\npublic_url = \"https://127.0.0.1:7443\"\n".to_string();
         // One certificate for the balancer's address, as behind a real one.
@@ -473,7 +473,7 @@ async fn python_sdk_across_replicas_and_a_kill() -> anyhow::Result<()> {
             authority.parse().context("replica address")
         })
         .collect::<anyhow::Result<Vec<std::net::SocketAddr>>>()?;
-    let balancer = crate::services::RoundRobin::start(backends).await?;
+    let balancer = toolhost_testbed::RoundRobin::start(backends).await?;
 
     let dir = interop_dir();
     let mut child = tokio::process::Command::new(dir.join(".venv-mcp1/bin/python"))

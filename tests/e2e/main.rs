@@ -32,7 +32,6 @@ mod reference;
 mod reload;
 mod reload_load;
 mod sandbox;
-mod services;
 mod session_era;
 mod state;
 mod stateless;

@@ -204,7 +204,7 @@ async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> an
 /// succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_postgres_register_and_rotate_as_one() -> anyhow::Result<()> {
-    let postgres = crate::services::Postgres::start()?;
+    let postgres = toolhost_testbed::Postgres::start()?;
     let url = postgres.url();
     let (dir_a, dir_b) = (scratch_dir("pg-replica-a"), scratch_dir("pg-replica-b"));
     // Replica A brings a sign-in from the release before the database.
@@ -304,7 +304,7 @@ async fn replicas_on_postgres_register_and_rotate_as_one() -> anyhow::Result<()>
 /// and all of it recovers by itself when the database is back.
 #[tokio::test]
 async fn losing_postgres_is_reported_and_recovered_from() -> anyhow::Result<()> {
-    let postgres = crate::services::Postgres::start()?;
+    let postgres = toolhost_testbed::Postgres::start()?;
     let server = Setup::new()
         .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
         .start()
@@ -419,8 +419,8 @@ async fn call(server: &Server, token: &str) -> anyhow::Result<crate::harness::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_spend_one_budget() -> anyhow::Result<()> {
     let (postgres, redis) = (
-        crate::services::Postgres::start()?,
-        crate::services::Redis::start()?,
+        toolhost_testbed::Postgres::start()?,
+        toolhost_testbed::Redis::start()?,
     );
     let replica = || {
         Setup::new()
@@ -461,8 +461,8 @@ async fn three_replicas_spend_one_budget() -> anyhow::Result<()> {
 #[tokio::test]
 async fn losing_redis_follows_the_operators_choice() -> anyhow::Result<()> {
     let (postgres, redis) = (
-        crate::services::Postgres::start()?,
-        crate::services::Redis::start()?,
+        toolhost_testbed::Postgres::start()?,
+        toolhost_testbed::Redis::start()?,
     );
     let server = |on_down: &str| {
         Setup::new()
@@ -537,7 +537,7 @@ async fn losing_redis_follows_the_operators_choice() -> anyhow::Result<()> {
 /// ended on one replica is refused by the others within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_goes_on_on_any_replica() -> anyhow::Result<()> {
-    let postgres = crate::services::Postgres::start()?;
+    let postgres = toolhost_testbed::Postgres::start()?;
     let replica = || {
         Setup::new()
             .fixture("hostile")
@@ -629,7 +629,7 @@ fn add_user(server: &Server, name: &str, password: &str) -> anyhow::Result<()> {
 /// the attempt count live in the shared database, not in one replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
-    let postgres = crate::services::Postgres::start()?;
+    let postgres = toolhost_testbed::Postgres::start()?;
     let replica = || {
         Setup::new()
             .config("[server]\npublic_url = \"https://127.0.0.1:7443\"\n")
@@ -731,7 +731,7 @@ fn socket_of(server: &Server) -> anyhow::Result<std::net::SocketAddr> {
 /// replica's audit chain still verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_under_load_loses_nothing() -> anyhow::Result<()> {
-    let postgres = crate::services::Postgres::start()?;
+    let postgres = toolhost_testbed::Postgres::start()?;
     let replica = |dir: &std::path::Path, tls: Option<&std::path::Path>| {
         let mut config = "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
                           [auth]\nmax_clients_per_range = 0\n"
@@ -762,7 +762,7 @@ async fn a_replica_killed_under_load_loses_nothing() -> anyhow::Result<()> {
     );
     let (mut b, c) = (b?, c?);
     let balancer =
-        crate::services::RoundRobin::start(vec![socket_of(&a)?, socket_of(&b)?, socket_of(&c)?])
+        toolhost_testbed::RoundRobin::start(vec![socket_of(&a)?, socket_of(&b)?, socket_of(&c)?])
             .await?;
     let front = format!("https://127.0.0.1:{}", balancer.addr.port());
     // A new connection per request, so the balancer spreads them all.

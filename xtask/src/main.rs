@@ -105,6 +105,8 @@ fn main() -> anyhow::Result<()> {
             // directory with both, leaving `target/plugins` the product.
             build_served(&root)?;
             build_guests(&root, FIXTURES, "test-plugins")?;
+            // The cluster phase starts its own PostgreSQL and Redis.
+            run(Command::new("bash").arg(root.join("tests/services/setup.sh")))?;
             let bench_plugins = root.join("target/bench-plugins");
             std::fs::create_dir_all(&bench_plugins)?;
             for (dir, name) in [("plugins", "devtools"), ("test-plugins", "conformance")] {

@@ -1,7 +1,8 @@
-//! Throwaway database servers for the tests, started from the machine's own
-//! binaries (`tests/services/setup.sh` installs them where missing) in a
-//! temp dir on a free loopback port, and stopped when dropped. Never the
-//! machine's own instances.
+//! Throwaway servers for toolhost's tests and benchmark: PostgreSQL and
+//! Redis from the machine's own binaries (`tests/services/setup.sh`
+//! installs them where missing), each in a temp dir on a free loopback
+//! port and stopped when dropped (never the machine's own instances), and
+//! a round-robin TCP balancer to put in front of replicas.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,14 +13,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// A PostgreSQL server of the test's own.
-pub(crate) struct Postgres {
+pub struct Postgres {
     root: PathBuf,
     bin: PathBuf,
     port: u16,
 }
 
 impl Postgres {
-    pub(crate) fn start() -> anyhow::Result<Postgres> {
+    pub fn start() -> anyhow::Result<Postgres> {
         let bin = postgres_bin()?;
         let root = temp_dir("postgres")?;
         let port = free_port()?;
@@ -42,12 +43,12 @@ impl Postgres {
     }
 
     /// A URL for the server's `postgres` database.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("postgres://toolhost@127.0.0.1:{}/postgres", self.port)
     }
 
     /// Stops the server at once, as a crash or a lost host would.
-    pub(crate) fn kill(&self) -> anyhow::Result<()> {
+    pub fn kill(&self) -> anyhow::Result<()> {
         let data = self.data();
         self.run("pg_ctl", |c| {
             c.arg("-D")
@@ -58,7 +59,7 @@ impl Postgres {
     }
 
     /// Starts it again on the same port and data.
-    pub(crate) fn restart(&self) -> anyhow::Result<()> {
+    pub fn restart(&self) -> anyhow::Result<()> {
         self.pg_ctl_start()
     }
 
@@ -128,14 +129,14 @@ impl Drop for Postgres {
 }
 
 /// A Redis server of the test's own: nothing on disk, loopback only.
-pub(crate) struct Redis {
+pub struct Redis {
     root: PathBuf,
     port: u16,
     child: Mutex<Option<Child>>,
 }
 
 impl Redis {
-    pub(crate) fn start() -> anyhow::Result<Redis> {
+    pub fn start() -> anyhow::Result<Redis> {
         let redis = Redis {
             root: temp_dir("redis")?,
             port: free_port()?,
@@ -145,12 +146,12 @@ impl Redis {
         Ok(redis)
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
     /// Stops it with SIGKILL, as a crash would.
-    pub(crate) fn kill(&self) {
+    pub fn kill(&self) {
         let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mut child) = child.take() {
             let _ = child.kill();
@@ -159,7 +160,7 @@ impl Redis {
     }
 
     /// Starts it (again) on its port, and waits until it answers.
-    pub(crate) fn restart(&self) -> anyhow::Result<()> {
+    pub fn restart(&self) -> anyhow::Result<()> {
         let binary =
             std::env::var_os("TOOLHOST_REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
         let child = Command::new(&binary)
@@ -205,14 +206,14 @@ impl Drop for Redis {
 /// A layer-4 balancer of the test's own: each new connection goes to the
 /// next backend in turn (no stickiness), skipping one that refuses, as a
 /// balancer's health check would. Stops when dropped.
-pub(crate) struct RoundRobin {
-    pub(crate) addr: std::net::SocketAddr,
+pub struct RoundRobin {
+    pub addr: std::net::SocketAddr,
     backends: std::sync::Arc<Mutex<Vec<std::net::SocketAddr>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RoundRobin {
-    pub(crate) async fn start(backends: Vec<std::net::SocketAddr>) -> anyhow::Result<RoundRobin> {
+    pub async fn start(backends: Vec<std::net::SocketAddr>) -> anyhow::Result<RoundRobin> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let backends = std::sync::Arc::new(Mutex::new(backends));
@@ -243,7 +244,7 @@ impl RoundRobin {
 
     /// Points backend `index` at a new address (a replica restarted on
     /// another port).
-    pub(crate) fn replace(&self, index: usize, addr: std::net::SocketAddr) {
+    pub fn replace(&self, index: usize, addr: std::net::SocketAddr) {
         if let Some(slot) = self
             .backends
             .lock()
@@ -326,6 +327,6 @@ fn uuid_like() -> String {
 }
 
 /// A loopback port free now (the server binds it a moment later).
-pub(crate) fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
