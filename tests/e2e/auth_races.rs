@@ -306,35 +306,10 @@ fn edit_user(server: &Server, name: &str, groups: Option<&[&str]>) -> anyhow::Re
     Ok(())
 }
 
-fn add_user(server: &Server, name: &str, password: &str, groups: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut add = std::process::Command::new(crate::harness::toolhost_bin())
-        .args(["user", "add", name, "--groups", groups])
-        .arg("--config")
-        .arg(&server.config_path)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    add.stdin
-        .take()
-        .context("stdin")?
-        .write_all(format!("{password}\n").as_bytes())?;
-    let out = add.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "user add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 #[tokio::test]
 async fn sign_ins_follow_the_users_file() -> anyhow::Result<()> {
     let server = Setup::new().start().await?;
-    add_user(&server, "alice", "correct horse battery", "dev")?;
+    server.add_user("alice", "correct horse battery", "dev")?;
     let mut browser = Browser::new(&server).await?;
     let code = browser.sign_in("alice", "correct horse battery").await?;
     let tokens = browser.exchange(&code).await?;

@@ -106,6 +106,16 @@ impl Setup {
         self
     }
 
+    /// Serves the certificate and key in `dir` (`cert.pem`, `key.pem`),
+    /// as replicas behind one balancer share one.
+    pub(crate) fn tls_files(self, dir: &Path) -> Setup {
+        self.config(&format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"",
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display()
+        ))
+    }
+
     pub(crate) fn config(mut self, toml: &str) -> Setup {
         self.config.push_str(toml);
         self.config.push('\n');
@@ -330,6 +340,34 @@ impl Server {
                 .with_context(|| format!("no {name} in {text}"))
         };
         Ok((field("client_id")?, field("client_secret")?))
+    }
+
+    /// `toolhost user add NAME --groups GROUPS` on the server's data dir,
+    /// with the password on stdin.
+    pub(crate) fn add_user(&self, name: &str, password: &str, groups: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut add = Command::new(toolhost_bin())
+            .args(["user", "add", name, "--groups", groups])
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        add.stdin
+            .take()
+            .context("stdin")?
+            .write_all(format!("{password}\n").as_bytes())?;
+        let out = add.wait_with_output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
     }
 
     /// The ids of the stored clients, from `toolhost client list`.

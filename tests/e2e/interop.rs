@@ -445,19 +445,15 @@ async fn python_sdk_across_replicas_and_a_kill() -> anyhow::Result<()> {
 
     let postgres = toolhost_testbed::Postgres::start()?;
     let replica = |tls: Option<&Path>| {
-        let mut config = "[server]\npublic_url = \"https://127.0.0.1:7443\"\n".to_string();
-        // One certificate for the balancer's address, as behind a real one.
-        if let Some(dir) = tls {
-            config.push_str(&format!(
-                "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-                dir.join("cert.pem").display(),
-                dir.join("key.pem").display()
-            ));
-        }
-        Setup::new()
+        let setup = Setup::new()
             .bundled("devtools")
-            .config(&config)
-            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+            .config("[server]\npublic_url = \"https://127.0.0.1:7443\"")
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url());
+        // One certificate for the balancer's address, as behind a real one.
+        match tls {
+            Some(dir) => setup.tls_files(dir),
+            None => setup,
+        }
     };
     let first = replica(None).start().await?;
     let tls = first.data_dir.join("tls");

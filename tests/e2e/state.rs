@@ -39,19 +39,16 @@ fn replica(data_dir: &std::path::Path, name: &str) -> Setup {
         .env("TOOLHOST_AUDIT__DIR", &audit.display().to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_on_one_data_dir_lose_no_registration() -> anyhow::Result<()> {
-    let data_dir = scratch_dir("shared-data");
-    let a = replica(&data_dir, "a").start().await?;
-    let b = replica(&data_dir, "b").start().await?;
-    let (http_a, http_b) = (anonymous(&a)?, anonymous(&b)?);
-    let registrations = (0..80usize).map(|i| {
-        let (http, server) = if i.is_multiple_of(2) {
-            (&http_a, &a)
-        } else {
-            (&http_b, &b)
-        };
-        let request = http
+/// `count` dynamic registrations at once, spread over `servers` in turn;
+/// each must be answered 201. Returns the client ids.
+async fn register_concurrently(servers: &[&Server], count: usize) -> anyhow::Result<Vec<String>> {
+    let clients = servers
+        .iter()
+        .map(|s| anonymous(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let registrations = (0..count).map(|i| {
+        let server = servers[i % servers.len()];
+        let request = clients[i % servers.len()]
             .post(format!("{}/register", base(server)))
             .json(&json!({
                 "redirect_uris": [format!("http://127.0.0.1:9/cb{i}")],
@@ -63,15 +60,22 @@ async fn two_servers_on_one_data_dir_lose_no_registration() -> anyhow::Result<()
             let res = request.send().await?;
             let status = res.status().as_u16();
             let body: Value = res.json().await?;
-            anyhow::Ok((status, body))
+            anyhow::ensure!(status == 201, "registration {i}: {status} {body}");
+            anyhow::Ok(body["client_id"].as_str().unwrap_or_default().to_string())
         }
     });
-    let mut registered = Vec::new();
-    for outcome in futures::future::join_all(registrations).await {
-        let (status, body) = outcome?;
-        assert_eq!(status, 201, "{body}");
-        registered.push(body["client_id"].as_str().unwrap_or_default().to_string());
-    }
+    futures::future::join_all(registrations)
+        .await
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_data_dir_lose_no_registration() -> anyhow::Result<()> {
+    let data_dir = scratch_dir("shared-data");
+    let a = replica(&data_dir, "a").start().await?;
+    let b = replica(&data_dir, "b").start().await?;
+    let registered = register_concurrently(&[&a, &b], 80).await?;
     let stored = a.client_ids()?;
     let lost: Vec<&String> = registered
         .iter()
@@ -243,28 +247,7 @@ async fn replicas_on_postgres_register_and_rotate_as_one() -> anyhow::Result<()>
         }
     };
 
-    let registrations = (0..60).map(|i| {
-        let (http, server) = pick(i);
-        let request = http
-            .post(format!("{}/register", base(server)))
-            .json(&json!({
-                "redirect_uris": [format!("http://127.0.0.1:9/cb{i}")],
-                "token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "refresh_token"],
-            }));
-        async move {
-            let res = request.send().await?;
-            let status = res.status().as_u16();
-            let body: Value = res.json().await?;
-            anyhow::Ok((status, body))
-        }
-    });
-    let mut registered = Vec::new();
-    for outcome in futures::future::join_all(registrations).await {
-        let (status, body) = outcome?;
-        assert_eq!(status, 201, "{body}");
-        registered.push(body["client_id"].as_str().unwrap_or_default().to_string());
-    }
+    let registered = register_concurrently(&[&a, &b], 60).await?;
     let stored = b.client_ids()?;
     let lost: Vec<&String> = registered
         .iter()
@@ -597,32 +580,6 @@ async fn a_session_goes_on_on_any_replica() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `toolhost user add NAME` on a data dir, with the password on stdin.
-fn add_user(server: &Server, name: &str, password: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut child = std::process::Command::new(crate::harness::toolhost_bin())
-        .args(["user", "add", name, "--config"])
-        .arg(&server.config_path)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
-        .write_all(format!("{password}\n").as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 /// A device sign-in whose every step lands on another replica: started on
 /// A, its page opened on B, approved with a password on C, its tokens
 /// collected from A. The grant, its user code, the form's CSRF value and
@@ -639,7 +596,7 @@ async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
     let (a, b, c) = (a?, b?, c?);
     let password = "correct horse battery staple";
     for server in [&a, &b, &c] {
-        add_user(server, "alice", password)?;
+        server.add_user("alice", password, "")?;
     }
     let registered: Value = anonymous(&a)?
         .post(format!("{}/register", base(&a)))
@@ -733,21 +690,18 @@ fn socket_of(server: &Server) -> anyhow::Result<std::net::SocketAddr> {
 async fn a_replica_killed_under_load_loses_nothing() -> anyhow::Result<()> {
     let postgres = toolhost_testbed::Postgres::start()?;
     let replica = |dir: &std::path::Path, tls: Option<&std::path::Path>| {
-        let mut config = "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
-                          [auth]\nmax_clients_per_range = 0\n"
-            .to_string();
-        if let Some(tls) = tls {
-            config.push_str(&format!(
-                "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-                tls.join("cert.pem").display(),
-                tls.join("key.pem").display()
-            ));
-        }
-        Setup::new()
+        let setup = Setup::new()
             .fixture("hostile")
             .data_dir(dir.to_path_buf())
-            .config(&config)
-            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
+            .config(
+                "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
+                 [auth]\nmax_clients_per_range = 0",
+            )
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url());
+        match tls {
+            Some(tls) => setup.tls_files(tls),
+            None => setup,
+        }
     };
     let dirs = [
         scratch_dir("load-a"),

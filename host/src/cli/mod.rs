@@ -532,8 +532,11 @@ fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::Share
     let budgets = crate::state::budgets::SharedBudgets::new(url)
         .with_context(|| format!("setting up Redis at {}", crate::state::redact(url)))?;
     tracing::info!(redis = %crate::state::redact(url), on_down = ?config.cluster.on_redis_down, "rate budgets shared in Redis");
+    let budgets = Arc::new(budgets);
+    let warming = budgets.clone();
+    tokio::spawn(async move { warming.warm().await });
     Ok(Some(crate::limits::Shared::new(
-        Arc::new(budgets),
+        budgets,
         config.cluster.on_redis_down,
     )))
 }

@@ -15,8 +15,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::StateError;
 
-/// How long one check may take before it counts as Redis being down.
-const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long one check may take before it counts as Redis being down:
+/// long enough for a busy machine's scheduling delays, short enough that a
+/// hung Redis costs a call little.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One budget a check spends: `cost` units of a budget that refills one
 /// unit per `period` and holds at most `burst`.
@@ -138,6 +140,19 @@ impl SharedBudgets {
             other => Err(StateError::Redis(format!(
                 "unexpected budget reply {other:?}"
             ))),
+        }
+    }
+
+    /// Connects and loads the script now, so the first call does not pay
+    /// for either (a start under load could otherwise see its first checks
+    /// time out). A failure here only means the first check connects.
+    pub async fn warm(&self) {
+        let mut connection = self.connection.clone();
+        let loaded: Result<Result<String, _>, _> =
+            tokio::time::timeout(COMMAND_TIMEOUT * 4, self.script.load_async(&mut connection))
+                .await;
+        if !matches!(loaded, Ok(Ok(_))) {
+            tracing::warn!("Redis did not answer at start; rate checks will connect on first use");
         }
     }
 
