@@ -106,6 +106,11 @@ pub(super) async fn version(durable: &Durable) -> Result<i64, StateError> {
 }
 
 pub(super) async fn run(durable: &Durable) -> Result<(), StateError> {
+    run_to(durable, latest()).await
+}
+
+/// Brings the schema to `target` (tests start from older versions).
+async fn run_to(durable: &Durable, target: i64) -> Result<(), StateError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY,
@@ -122,7 +127,7 @@ pub(super) async fn run(durable: &Durable) -> Result<(), StateError> {
             known: latest(),
         });
     }
-    for &(version, name, statements) in MIGRATIONS {
+    for &(version, name, statements) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= target) {
         // Checked again under the lock: another replica may have just run it.
         let mut tx = durable.write().await?;
         let done: Option<i64> =
@@ -166,6 +171,52 @@ mod tests {
         let versions: Vec<i64> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
         assert_eq!(versions.first(), Some(&1));
+    }
+
+    /// A database left at each earlier version (as an older release wrote
+    /// it) migrates forward at start and keeps what it held.
+    #[tokio::test]
+    async fn every_earlier_version_migrates_forward_keeping_its_rows() {
+        sqlx::any::install_default_drivers();
+        for from in 1..latest() {
+            let dir =
+                std::env::temp_dir().join(format!("toolhost-migrate-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let url = crate::state::sqlite_url(&dir.join(crate::state::SQLITE_FILE));
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .connect(&url)
+                .await
+                .expect("connect");
+            let old = Durable {
+                pool,
+                engine: crate::state::Engine::Sqlite,
+            };
+            run_to(&old, from).await.expect("older schema");
+            assert_eq!(version(&old).await.expect("version"), from);
+            // Version 1 has held clients since the first release.
+            sqlx::query(
+                "INSERT INTO clients (client_id, redirect_uris, grant_types, scope, \
+                 token_endpoint_auth_method, created, dynamic) \
+                 VALUES ('kept', '[]', '[]', 'read', 'none', 1, 0)",
+            )
+            .execute(&old.pool)
+            .await
+            .expect("a row");
+            old.pool.close().await;
+            let now = Durable::open(&dir, None).await.expect("migrates forward");
+            assert_eq!(
+                version(&now).await.expect("version"),
+                latest(),
+                "from {from}"
+            );
+            let kept: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE client_id = 'kept'")
+                    .fetch_one(&now.pool)
+                    .await
+                    .expect("count");
+            assert_eq!(kept, 1, "from {from}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[tokio::test]
