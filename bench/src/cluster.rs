@@ -71,12 +71,9 @@ pub(crate) async fn measure(
     let mut cluster = setup.clone();
     cluster.env.extend([
         ("TOOLHOST_CLUSTER__POSTGRES_URL".to_string(), postgres.url()),
+        // Every start already shares one public URL (one issuer and
+        // audience), as replicas behind a balancer do.
         ("TOOLHOST_CLUSTER__REDIS_URL".to_string(), redis.url()),
-        // One issuer and audience for every replica, as behind a balancer.
-        (
-            "TOOLHOST_SERVER__PUBLIC_URL".to_string(),
-            "https://127.0.0.1:7443".to_string(),
-        ),
     ]);
     let fresh = |name: &str| {
         let dir = work.join(name);

@@ -38,13 +38,17 @@ const PLUGINS: &[&str] = &["devtools", "conformance"];
 /// Configuration every toolhost start gets, before `--server-env`: the
 /// benchmark measures capacity, so the per-client call budget (100 calls per
 /// hour by default) is raised out of reach, but still checked on every
-/// call; and the metrics listener takes any free port instead of the fixed
-/// 9464 that another server on the machine may hold. Everything else
+/// call; the metrics listener takes any free port instead of the fixed
+/// 9464 that another server on the machine may hold; and one public URL. Everything else
 /// (audit log with fsync, metrics) stays at its default.
 const SERVER_ENV: &[(&str, &str)] = &[
     ("TOOLHOST_LIMITS__TOOL_CALLS_PER_HOUR", "4000000000"),
     ("TOOLHOST_LIMITS__TOOL_CALLS_BURST", "1000000000"),
     ("TOOLHOST_METRICS__LISTEN", "127.0.0.1:0"),
+    // Each start binds a free port; one public URL keeps the issuer and
+    // audience the same across starts, so a token minted before a warm
+    // start (from the data dir's published issuer) is valid for it.
+    ("TOOLHOST_SERVER__PUBLIC_URL", "https://127.0.0.1:7443"),
 ];
 
 /// What the front-door comparison turns off: the call budget and the audit log.

@@ -91,7 +91,7 @@ impl Toolhost {
         // its token is minted after the banner and that time counts (a client
         // of a fresh server also waits for its first token).
         let early_token = if data_dir.join("auth").exists() {
-            Some(mint_token(&setup.bin, data_dir)?)
+            Some(mint_token(setup, data_dir)?)
         } else {
             None
         };
@@ -128,7 +128,7 @@ impl Toolhost {
             .context("reading the generated certificate")?;
         let (token, minted_after) = match early_token {
             Some(token) => (token, None),
-            None => (mint_token(&setup.bin, data_dir)?, Some(spawned.elapsed())),
+            None => (mint_token(setup, data_dir)?, Some(spawned.elapsed())),
         };
         let banner_after = banner_at.duration_since(spawned);
         let target = Arc::new(Target {
@@ -190,9 +190,11 @@ impl Toolhost {
     }
 }
 
-/// `toolhost token` for the server using `data_dir`.
-fn mint_token(bin: &Path, data_dir: &Path) -> anyhow::Result<String> {
-    let out = Command::new(bin)
+/// `toolhost token` for the server using `data_dir`, with the server's
+/// environment (its state database may be named there).
+fn mint_token(setup: &Setup, data_dir: &Path) -> anyhow::Result<String> {
+    let out = Command::new(&setup.bin)
+        .envs(setup.env.iter().map(|(k, v)| (k, v)))
         .arg("token")
         .arg("--data-dir")
         .arg(data_dir)
