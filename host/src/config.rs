@@ -35,13 +35,17 @@ pub struct Config {
 /// `[cluster]`: where the state shared by every replica lives. Unset, it
 /// is the embedded SQLite database in the data dir, which the processes of
 /// one host share.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// PostgreSQL for the durable state (OAuth clients, refresh-token
     /// families, consents, signing keys), e.g.
     /// `postgres://toolhost:…@db:5432/toolhost`.
     pub postgres_url: Option<String>,
+    /// The most PostgreSQL connections one replica holds (8); replicas ×
+    /// this must stay under the server's `max_connections` (or go through
+    /// a pooler such as PgBouncer in transaction mode).
+    pub postgres_max_connections: u32,
     /// Redis for the rate budgets every replica shares (tool calls and the
     /// sign-in endpoints), e.g. `redis://redis:6379/0`.
     pub redis_url: Option<String>,
@@ -105,6 +109,18 @@ fn valid_replica_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            postgres_url: None,
+            postgres_max_connections: 8,
+            redis_url: None,
+            on_redis_down: OnRedisDown::default(),
+            replica_id: None,
+        }
+    }
+}
+
 /// By hand, so a logged configuration never shows the database password.
 impl std::fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,6 +133,7 @@ impl std::fmt::Debug for ClusterConfig {
                 "redis_url",
                 &self.redis_url.as_ref().map(|_| "(set, not shown)"),
             )
+            .field("postgres_max_connections", &self.postgres_max_connections)
             .field("on_redis_down", &self.on_redis_down)
             .field("replica_id", &self.replica_id)
             .finish()
@@ -709,6 +726,9 @@ impl Config {
                     .into(),
             );
         }
+        if !(1..=1000).contains(&self.cluster.postgres_max_connections) {
+            return invalid("cluster.postgres_max_connections must be between 1 and 1000".into());
+        }
         if let Some(id) = &self.cluster.replica_id
             && !valid_replica_id(id)
         {
@@ -1162,6 +1182,17 @@ mod tests {
             "invalid socket address",
         );
         check("", &[("TOOLHOST_SERVER__", "x")], "empty key segment");
+        check(
+            "[cluster]\npostgres_max_connections = 0\n",
+            &[],
+            "postgres_max_connections",
+        );
+        check(
+            "[cluster]\nredis_url = \"rediss://cache:6380\"\n",
+            &[],
+            "redis:// URL",
+        );
+        check("[cluster]\nreplica_id = \"../etc\"\n", &[], "replica_id");
         check(
             "[server]\nlisten = \"0.0.0.0:80\"\ninsecure_http = true\n",
             &[],

@@ -545,7 +545,11 @@ fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::Share
 /// else the embedded database in the data dir.
 async fn open_state(config: &Config) -> anyhow::Result<crate::state::Durable> {
     let postgres = config.cluster.postgres_url.as_deref();
-    let state = crate::state::Durable::open(&config.server.data_dir, postgres)
+    let target = postgres.map(|url| crate::state::Postgres {
+        url,
+        max_connections: config.cluster.postgres_max_connections,
+    });
+    let state = crate::state::Durable::open(&config.server.data_dir, target)
         .await
         .context("opening the state database")?;
     match postgres {

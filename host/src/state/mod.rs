@@ -23,7 +23,6 @@ pub mod secrets;
 mod sessions;
 
 use std::path::Path;
-use std::sync::Once;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -63,6 +62,15 @@ pub enum StateError {
     Corrupt(String),
 }
 
+/// A cluster's PostgreSQL: where it is, and how many connections this
+/// replica may hold (tool calls need none; sign-ins and the background
+/// refreshes do).
+#[derive(Debug, Clone, Copy)]
+pub struct Postgres<'a> {
+    pub url: &'a str,
+    pub max_connections: u32,
+}
+
 /// Which engine holds the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -78,14 +86,16 @@ pub struct Durable {
 
 impl Durable {
     /// Opens (creating if needed) the embedded database in `data_dir`, or
-    /// the PostgreSQL database at `postgres_url`; brings its schema up to
+    /// the PostgreSQL database `postgres` names; brings its schema up to
     /// date; and, on the first start of a data dir that has one, imports the
     /// JSON state file an earlier release wrote.
-    pub async fn open(data_dir: &Path, postgres_url: Option<&str>) -> Result<Durable, StateError> {
-        static DRIVERS: Once = Once::new();
-        DRIVERS.call_once(install_default_drivers);
-        let (url, engine, what) = match postgres_url {
-            Some(url) => (url.to_string(), Engine::Postgres, redact(url)),
+    pub async fn open(
+        data_dir: &Path,
+        postgres: Option<Postgres<'_>>,
+    ) -> Result<Durable, StateError> {
+        install_default_drivers();
+        let (url, engine, what) = match postgres {
+            Some(pg) => (pg.url.to_string(), Engine::Postgres, redact(pg.url)),
             None => {
                 let path = data_dir.join(SQLITE_FILE);
                 (
@@ -100,10 +110,10 @@ impl Durable {
             source,
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(match engine {
+            .max_connections(match postgres {
                 // One writer at a time anyway; readers run beside it (WAL).
-                Engine::Sqlite => 4,
-                Engine::Postgres => 8,
+                None => 4,
+                Some(pg) => pg.max_connections.max(1),
             })
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(&url)
