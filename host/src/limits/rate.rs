@@ -44,7 +44,14 @@ pub struct Shared {
     fallbacks: Counter,
     /// Unix seconds of the last warning logged about it.
     warned: Arc<AtomicU64>,
+    /// Unix milliseconds until which Redis is taken as down without asking:
+    /// while it is unreachable, every call would otherwise wait out a
+    /// command timeout before falling back.
+    down_until_ms: Arc<AtomicU64>,
 }
+
+/// How long a failed Redis check keeps the next ones from trying again.
+const RETRY_REDIS_AFTER: Duration = Duration::from_secs(1);
 
 impl Shared {
     pub fn new(budgets: Arc<SharedBudgets>, on_down: OnRedisDown) -> Shared {
@@ -53,6 +60,7 @@ impl Shared {
             on_down,
             fallbacks: Counter::default(),
             warned: Arc::new(AtomicU64::new(0)),
+            down_until_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -83,7 +91,22 @@ impl Shared {
                 cost: *cost,
             })
             .collect();
-        match self.budgets.charge(&request).await {
+        let now_ms = crate::state::unix_now_ms();
+        let outcome = if now_ms < self.down_until_ms.load(Ordering::Relaxed) {
+            Err(crate::state::StateError::Redis(
+                "unreachable a moment ago; trying again shortly".into(),
+            ))
+        } else {
+            let outcome = self.budgets.charge(&request).await;
+            if outcome.is_err() {
+                self.down_until_ms.store(
+                    now_ms + RETRY_REDIS_AFTER.as_millis() as u64,
+                    Ordering::Relaxed,
+                );
+            }
+            outcome
+        };
+        match outcome {
             Ok(Spent::Allowed(left)) => Some(Ok(left)),
             Ok(Spent::Refused { index, retry_after }) => {
                 let budget = charges.get(index).map(|(b, _)| *b)?;

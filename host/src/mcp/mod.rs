@@ -70,12 +70,6 @@ const ENDED_SESSIONS_REFRESH: Duration = Duration::from_secs(2);
 /// Idle sessions and full budgets are swept every this many refreshes.
 const SWEEP_EVERY: u64 = 30;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl McpState {
     /// New tool-call budgets from a reloaded `[limits]`; budgets start full.
     pub fn replace_rates(&self, limits: &crate::config::LimitsConfig) {
@@ -197,11 +191,15 @@ impl McpState {
                 ticks += 1;
                 // Sessions another replica ended: off the request path, so
                 // a session lookup never waits on the database.
-                match state.durable.ended_sessions(unix_now()).await {
+                match state.durable.ended_sessions(crate::state::unix_now()).await {
                     Ok(ended) => state.sessions.set_ended(ended.into_iter().collect()),
                     Err(err) => tracing::warn!("reading ended sessions: {err}"),
                 }
                 if ticks.is_multiple_of(SWEEP_EVERY) {
+                    let now = crate::state::unix_now();
+                    if let Err(err) = state.durable.prune_ended_sessions(now).await {
+                        tracing::warn!("pruning ended sessions: {err}");
+                    }
                     state.rates.load().retain_recent();
                     let removed = state.sessions.sweep();
                     if removed > 0 {

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::plugins::ClientSupport;
+use crate::state::unix_now;
 
 pub(crate) struct Sessions {
     map: RwLock<Table>,
@@ -176,6 +177,15 @@ impl Sessions {
     /// Replaces the set of ended sessions with the deployment's, and drops
     /// any of them held here.
     pub(crate) fn set_ended(&self, digests: HashSet<String>) {
+        // Most refreshes find the set as it was: nothing to look for.
+        if *self
+            .ended
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            == digests
+        {
+            return;
+        }
         let held: Vec<Arc<str>> = self
             .map
             .read()
@@ -366,12 +376,6 @@ fn owner_digest(principal: &str) -> String {
 /// How an ended id is recorded.
 fn id_digest(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Session {

@@ -199,11 +199,16 @@ fn from_sql(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> u64 {
+/// Unix milliseconds now.
+pub(crate) fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> u64 {
+    unix_now_ms() / 1000
 }
 
 #[cfg(test)]

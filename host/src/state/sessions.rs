@@ -3,7 +3,7 @@
 //! recorded where every replica looks: each keeps the set of ended ids
 //! (as digests) fresh from here, off the request path.
 
-use super::{Durable, StateError, from_sql, to_sql};
+use super::{Durable, StateError, to_sql};
 
 impl Durable {
     /// Records that the session whose id has this digest ended; kept until
@@ -19,22 +19,24 @@ impl Durable {
         Ok(())
     }
 
-    /// Digests of the ended sessions whose ids have not expired by `now`;
-    /// drops the rest.
+    /// Digests of the ended sessions whose ids have not expired by `now`
+    /// (a read: every replica asks every few seconds).
     pub async fn ended_sessions(&self, now: u64) -> Result<Vec<String>, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT id_sha256 FROM ended_sessions WHERE expires > $1")
+                .bind(to_sql(now))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Forgets ended sessions whose ids have expired anyway.
+    pub async fn prune_ended_sessions(&self, now: u64) -> Result<(), StateError> {
         sqlx::query("DELETE FROM ended_sessions WHERE expires <= $1")
             .bind(to_sql(now))
             .execute(&self.pool)
             .await?;
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT id_sha256, expires FROM ended_sessions")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .filter(|(_, expires)| from_sql(*expires) > now)
-            .map(|(id, _)| id)
-            .collect())
+        Ok(())
     }
 }
 
