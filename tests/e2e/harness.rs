@@ -315,16 +315,25 @@ impl Server {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
-    /// Registers a confidential `client_credentials` client with
-    /// `toolhost client add`; returns its id and secret.
-    pub(crate) fn add_client(&self, name: &str, scope: &str) -> anyhow::Result<(String, String)> {
-        let out = Command::new(toolhost_bin())
-            .args(["client", "add", name, "--scope", scope])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+    /// `toolhost ARGS` against this server's config, data dir and
+    /// environment (its state database may be named there).
+    fn admin(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(toolhost_bin());
+        command
+            .args(args)
             .arg("--config")
             .arg(&self.config_path)
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Registers a confidential `client_credentials` client with
+    /// `toolhost client add`; returns its id and secret.
+    pub(crate) fn add_client(&self, name: &str, scope: &str) -> anyhow::Result<(String, String)> {
+        let out = self
+            .admin(&["client", "add", name, "--scope", scope])
             .output()?;
         if !out.status.success() {
             bail!(
@@ -346,13 +355,8 @@ impl Server {
     /// with the password on stdin.
     pub(crate) fn add_user(&self, name: &str, password: &str, groups: &str) -> anyhow::Result<()> {
         use std::io::Write;
-        let mut add = Command::new(toolhost_bin())
-            .args(["user", "add", name, "--groups", groups])
-            .arg("--config")
-            .arg(&self.config_path)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        let mut add = self
+            .admin(&["user", "add", name, "--groups", groups])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -372,13 +376,7 @@ impl Server {
 
     /// The ids of the stored clients, from `toolhost client list`.
     pub(crate) fn client_ids(&self) -> anyhow::Result<Vec<String>> {
-        let out = Command::new(toolhost_bin())
-            .args(["client", "list", "--config"])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .arg(&self.config_path)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .output()?;
+        let out = self.admin(&["client", "list"]).output()?;
         if !out.status.success() {
             bail!(
                 "toolhost client list: {}",
