@@ -501,11 +501,21 @@ impl Server {
 
     /// Opens a session: `initialize` then `notifications/initialized`.
     pub(crate) async fn session(&self, version: &str) -> anyhow::Result<Session<'_>> {
+        self.session_with(version, json!({})).await
+    }
+
+    /// Opens a session whose client declares `capabilities` (say, that it
+    /// answers elicitation questions).
+    pub(crate) async fn session_with(
+        &self,
+        version: &str,
+        capabilities: Value,
+    ) -> anyhow::Result<Session<'_>> {
         let init = json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {
                 "protocolVersion": version,
-                "capabilities": {},
+                "capabilities": capabilities,
                 "clientInfo": {"name": "e2e", "version": "1"}
             }
         });
@@ -639,6 +649,39 @@ impl Session<'_> {
             .await
     }
 
+    /// Sends a message and reads the answer's events as they come, for a
+    /// call that asks the client something before it ends.
+    pub(crate) async fn stream(&self, body: Value) -> anyhow::Result<Events> {
+        let response = self
+            .server
+            .client
+            .post(&self.server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", &self.version)
+            .body(body.to_string())
+            .send()
+            .await?;
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if !content_type.starts_with("text/event-stream") {
+            bail!(
+                "expected an event stream, got {} {content_type}: {}",
+                response.status(),
+                response.text().await?
+            );
+        }
+        Ok(Events {
+            response,
+            buffer: String::new(),
+        })
+    }
+
     /// Sends a request and returns its JSON-RPC response object.
     pub(crate) async fn request(&self, method: &str, params: Value) -> anyhow::Result<Value> {
         let reply = self
@@ -651,6 +694,50 @@ impl Session<'_> {
     pub(crate) async fn call(&self, tool: &str, arguments: Value) -> anyhow::Result<Value> {
         self.request("tools/call", json!({"name": tool, "arguments": arguments}))
             .await
+    }
+}
+
+/// The events of a streamed answer, read one at a time.
+pub(crate) struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    /// The next event's JSON-RPC message; `None` once the stream ends. Waits
+    /// at most 10 s for each piece.
+    pub(crate) async fn next(&mut self) -> anyhow::Result<Option<Value>> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
+                if data.is_empty() {
+                    continue; // a comment or a keep-alive
+                }
+                return Ok(Some(serde_json::from_str(&data.join("\n"))?));
+            }
+            let chunk =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.response.chunk())
+                    .await
+                    .context("no event within 10 s")??;
+            match chunk {
+                Some(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Reads on until the message that answers request `id`.
+    pub(crate) async fn answer_to(&mut self, id: &Value) -> anyhow::Result<Value> {
+        while let Some(message) = self.next().await? {
+            if &message["id"] == id && message.get("method").is_none() {
+                return Ok(message);
+            }
+        }
+        bail!("the stream ended without an answer to {id}")
     }
 }
 

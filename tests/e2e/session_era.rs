@@ -1,5 +1,6 @@
 //! The session-era protocol (2024-11-05 … 2025-11-25) as SDK clients use it.
 
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::harness::Setup;
@@ -302,57 +303,20 @@ async fn devtools_serve_real_work() -> anyhow::Result<()> {
 #[tokio::test]
 async fn tools_ask_the_client_over_the_call_stream() -> anyhow::Result<()> {
     let server = Setup::new().fixture("conformance").start().await?;
-    let init = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "e2e", "version": "1"}}
-    });
-    let reply = server.post_raw(&[], init.to_string()).await?;
-    let sid = reply.header("mcp-session-id").expect("session id");
-    let headers = [
-        ("mcp-session-id", sid.as_str()),
-        ("mcp-protocol-version", "2025-11-25"),
-    ];
+    let session = server
+        .session_with("2025-11-25", json!({"elicitation": {}}))
+        .await?;
     let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
         "params": {"name": "test_elicitation", "arguments": {"message": "Who are you?"}}});
-    let mut stream = server
-        .client
-        .post(&server.url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header(headers[0].0, headers[0].1)
-        .header(headers[1].0, headers[1].1)
-        .body(call.to_string())
-        .send()
-        .await?;
-    assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    let mut buffer = String::new();
-    let question = loop {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
-            .await??
-            .expect("the stream stays open until answered");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(data) = buffer.lines().find_map(|l| l.strip_prefix("data: ")) {
-            break serde_json::from_str::<Value>(data)?;
-        }
-    };
+    let mut events = session.stream(call).await?;
+    let question = events.next().await?.context("a question")?;
     assert_eq!(question["method"], "elicitation/create");
     assert_eq!(question["params"]["message"], "Who are you?");
     let answer = json!({"jsonrpc": "2.0", "id": question["id"],
         "result": {"action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}});
-    let ack = server.post_raw(&headers, answer.to_string()).await?;
+    let ack = session.post(answer).await?;
     assert_eq!(ack.status, 202);
-    let mut rest = String::new();
-    while let Some(chunk) =
-        tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk()).await??
-    {
-        rest.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let result: Value = rest
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .find(|m: &Value| m["id"] == 5)
-        .expect("the call's result follows the answer");
+    let result = events.answer_to(&json!(5)).await?;
     let text = result["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default();

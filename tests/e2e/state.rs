@@ -580,6 +580,125 @@ async fn a_session_goes_on_on_any_replica() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a client sends in a session reaches the replica it is for, though
+/// a balancer hands it to another: the answer to a running call's question,
+/// a cancellation, and the log level (to the replicas holding the session
+/// now, and to one that takes it up later). Over Redis pub/sub, or over
+/// PostgreSQL `NOTIFY` for a cluster without Redis.
+async fn messages_reach_the_replica_they_are_for(
+    postgres: &toolhost_testbed::Postgres,
+    redis: Option<&toolhost_testbed::Redis>,
+) -> anyhow::Result<()> {
+    let replica = || {
+        let setup = Setup::new()
+            .fixture("conformance")
+            .fixture("hostile")
+            .config(
+                "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
+                 [plugins.limits]\ndeadline_ms = 20000\n",
+            )
+            .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url());
+        match redis {
+            Some(redis) => setup.env("TOOLHOST_CLUSTER__REDIS_URL", &redis.url()),
+            None => setup,
+        }
+    };
+    let (a, b, c) = tokio::join!(replica().start(), replica().start(), replica().start());
+    let (a, b, c) = (a?, b?, c?);
+    let opened = a
+        .session_with("2025-11-25", json!({"elicitation": {}}))
+        .await?;
+    let on = |server| crate::harness::Session {
+        server,
+        id: opened.id.clone(),
+        version: opened.version.clone(),
+    };
+
+    // The log level, set on B, holds on A (which started the session) and
+    // on C (which takes it up afterwards).
+    let set = on(&b)
+        .request("logging/setLevel", json!({"level": "warning"}))
+        .await?;
+    assert!(set.get("result").is_some(), "{set}");
+    let log_call =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "log"}});
+    for server in [&a, &c] {
+        let reply = on(server).post(log_call.clone()).await?;
+        let levels: Vec<Value> = reply
+            .messages()
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .map(|m| m["params"]["level"].clone())
+            .collect();
+        assert_eq!(
+            levels,
+            vec![json!("warning"), json!("error")],
+            "{}",
+            reply.text
+        );
+    }
+
+    // A's call asks a question; the answer lands on B.
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "test_elicitation", "arguments": {"message": "Who are you?"}}});
+    let mut events = opened.stream(call).await?;
+    let question = events
+        .next()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no question"))?;
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"],
+        "result": {"action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}});
+    assert_eq!(on(&b).post(answer).await?.status, 202);
+    let result = events.answer_to(&json!(5)).await?;
+    assert!(
+        result["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("ada@example.com")),
+        "{result}"
+    );
+
+    // A runs a call; its cancellation lands on C.
+    let started = std::time::Instant::now();
+    let spin = opened.post(json!({
+        "jsonrpc": "2.0", "id": "spin-1", "method": "tools/call", "params": {"name": "spin"}
+    }));
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        on(&c)
+            .post(json!({
+                "jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": "spin-1", "reason": "pressed stop"}
+            }))
+            .await
+    };
+    let (reply, ack) = tokio::join!(spin, cancel);
+    assert_eq!(ack?.status, 202);
+    let reply = reply?;
+    assert_eq!(reply.json()["error"]["code"], -32800, "{}", reply.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_messages_cross_replicas_over_redis() -> anyhow::Result<()> {
+    let (postgres, redis) = (
+        toolhost_testbed::Postgres::start()?,
+        toolhost_testbed::Redis::start()?,
+    );
+    messages_reach_the_replica_they_are_for(&postgres, Some(&redis)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_messages_cross_replicas_over_postgres() -> anyhow::Result<()> {
+    let postgres = toolhost_testbed::Postgres::start()?;
+    messages_reach_the_replica_they_are_for(&postgres, None).await
+}
+
 /// A device sign-in whose every step lands on another replica: started on
 /// A, its page opened on B, approved with a password on C, its tokens
 /// collected from A. The grant, its user code, the form's CSRF value and

@@ -345,9 +345,11 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
             durable: state.clone(),
             key: request_state_key,
             budgets: shared_budgets.clone(),
+            relay: relay(&config, &state)?,
         },
     ));
     let sweeper = mcp_state.spawn_session_sweeper();
+    let _relay = mcp_state.spawn_relay().await;
     let allowlist = Arc::new(arc_swap::ArcSwap::from_pointee(
         crate::limits::Allowlist::from_config(&config.limits),
     ));
@@ -539,6 +541,23 @@ fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::Share
         budgets,
         config.cluster.on_redis_down,
     )))
+}
+
+/// The channel between replicas: Redis when the cluster has it, else
+/// PostgreSQL; none for the embedded database (one machine, usually one
+/// process).
+fn relay(
+    config: &Config,
+    state: &Arc<crate::state::Durable>,
+) -> anyhow::Result<Option<Arc<crate::state::relay::Relay>>> {
+    let cluster = &config.cluster;
+    let relay = match (&cluster.redis_url, &cluster.postgres_url) {
+        (Some(url), _) => crate::state::relay::Relay::redis(url)
+            .with_context(|| format!("setting up Redis at {}", crate::state::redact(url)))?,
+        (None, Some(url)) => crate::state::relay::Relay::postgres(url, state.clone()),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Arc::new(relay)))
 }
 
 /// The deployment's durable state: PostgreSQL when `[cluster]` names one,

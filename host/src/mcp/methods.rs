@@ -178,7 +178,7 @@ pub(crate) async fn dispatch(state: &Arc<McpState>, ctx: &RequestCtx, request: R
     ctx.note(|note| note.operation = Some(operation));
     let res = match request.method.as_str() {
         "ping" if !stateless => Ok(json!({})),
-        "logging/setLevel" if !stateless => set_level(ctx, &request.params),
+        "logging/setLevel" if !stateless => set_level(state, ctx, &request.params).await,
         "tools/list" => list_tools(state, ctx, &request.params),
         "tools/call" => return call::call_tool(state, ctx, request).await,
         "server/discover" if stateless => Ok(discover()),
@@ -216,13 +216,23 @@ pub(crate) fn finish(era: Era, id: &Value, res: Result<Value, RpcError>) -> Valu
 }
 
 /// Handles a client notification; unknown ones are ignored, as JSON-RPC asks.
-pub(crate) fn notification(session: Option<&Session>, method: &str, params: &Value) {
+/// A cancellation of a call this replica does not run goes to the others.
+pub(crate) async fn notification(
+    state: &McpState,
+    session: Option<&Session>,
+    method: &str,
+    params: &Value,
+) {
     if method == "notifications/cancelled"
         && let Some(session) = session
         && let Some(request_id) = params.get("requestId")
     {
-        let cancelled = session.cancel(&request_id.to_string());
+        let request = request_id.to_string();
+        let cancelled = session.cancel(&request);
         tracing::debug!(session = &*session.id, %request_id, cancelled, "cancellation received");
+        if !cancelled {
+            state.pass_on_cancel(session, request).await;
+        }
     }
 }
 
@@ -275,7 +285,7 @@ fn listen(state: &McpState, request: &Request, client: &str) -> Response {
     transport::change_stream(state, client, &request.id, vec![ack], on_change)
 }
 
-fn set_level(ctx: &RequestCtx, params: &Value) -> Result<Value, RpcError> {
+async fn set_level(state: &McpState, ctx: &RequestCtx, params: &Value) -> Result<Value, RpcError> {
     let level = params
         .get("level")
         .and_then(Value::as_str)
@@ -287,7 +297,7 @@ fn set_level(ctx: &RequestCtx, params: &Value) -> Result<Value, RpcError> {
         )));
     };
     if let Some(session) = &ctx.session {
-        session.set_log_level(rank as u8);
+        state.set_log_level(session, rank as u8).await;
     }
     Ok(json!({}))
 }

@@ -9,6 +9,7 @@ mod guard;
 mod jsonrpc;
 mod methods;
 mod protocol;
+mod relay;
 mod request_state;
 mod session;
 mod stateless;
@@ -49,6 +50,7 @@ pub struct McpState {
     /// Budgets in Redis, when the cluster has one; kept to rebuild the
     /// table when the limits are reconfigured.
     shared_budgets: Option<crate::limits::Shared>,
+    relay: Option<Arc<crate::state::relay::Relay>>,
     /// Open long-lived event streams per client.
     streams: Arc<streams::StreamSlots>,
     auth: Arc<Auth>,
@@ -63,6 +65,9 @@ pub struct Shared {
     pub key: [u8; 32],
     /// Rate budgets in Redis, when the cluster has one.
     pub budgets: Option<crate::limits::Shared>,
+    /// Carries a session's messages to the replica they are for, when
+    /// there are replicas.
+    pub relay: Option<Arc<crate::state::relay::Relay>>,
 }
 
 /// How often a replica learns of sessions ended elsewhere.
@@ -92,6 +97,7 @@ impl McpState {
             durable,
             key: state_key,
             budgets: shared_budgets,
+            relay,
         } = shared;
         let mcp = &config.mcp;
         let mut allowed_hosts: Vec<String> = mcp
@@ -141,6 +147,7 @@ impl McpState {
                 shared_budgets.clone(),
             )),
             shared_budgets,
+            relay,
             streams: streams::StreamSlots::new(mcp.max_streams_per_client),
             auth,
             next_request: AtomicU64::new(1),

@@ -8,10 +8,12 @@
 //! client capabilities, a digest of the owner, an expiry) under an HMAC with
 //! a key every replica shares. A replica that does not know a session takes
 //! it up from the id alone, so a client keeps its session whichever replica
-//! a balancer picks, and across restarts. What is not in the id stays with
-//! the replica: the log level a client set, and calls in flight (their
-//! cancellations and the answers to their questions reach only the replica
-//! running them).
+//! a balancer picks, and across restarts. Calls in flight stay with the
+//! replica running them: a cancellation or an answer to a call's question
+//! that lands elsewhere is passed on over the deployment's relay (see
+//! `state::relay`), found here by the session's digest. Server-to-client
+//! request ids carry a tag of the replica that sent them, so two replicas
+//! asking in one session never issue the same id.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -39,6 +41,8 @@ pub(crate) struct Sessions {
     /// Digests of ended session ids, from every replica (refreshed by the
     /// server from the state database): such an id is never taken up again.
     ended: RwLock<HashSet<String>>,
+    /// This process's part of server-to-client request ids.
+    tag: Arc<str>,
 }
 
 /// How long a session id stays valid from `initialize`, whatever its use:
@@ -74,6 +78,14 @@ impl Table {
 
 pub(crate) struct Session {
     pub(crate) id: Arc<str>,
+    /// How other replicas and the state database name it.
+    pub(crate) digest: Box<str>,
+    /// When the id stops being valid (unix seconds).
+    pub(crate) expires: u64,
+    /// Taken up from another replica's id and not yet settled (its log
+    /// level read from the state database).
+    adopted: std::sync::atomic::AtomicBool,
+    tag: Arc<str>,
     pub(crate) version: &'static str,
     /// What the client declared it can answer (from `initialize`).
     pub(crate) supports: ClientSupport,
@@ -119,6 +131,7 @@ impl Sessions {
             epoch: Instant::now(),
             seal_key: mac.finalize().into_bytes().into(),
             ended: RwLock::new(HashSet::new()),
+            tag: Arc::from(replica_tag()),
         }
     }
 
@@ -134,7 +147,7 @@ impl Sessions {
             owner: owner_digest(principal),
             expires: unix_now() + SESSION_LIFETIME.as_secs(),
         };
-        self.insert(Arc::from(self.seal(&sealed)), version, supports, principal)
+        self.insert(Arc::from(self.seal(&sealed)), &sealed, principal, false)
     }
 
     /// The session `id` names, known here or taken up from its seal when
@@ -147,7 +160,7 @@ impl Sessions {
         if sealed.owner != owner_digest(principal) || self.is_ended(id) {
             return None;
         }
-        match self.insert(Arc::from(id), sealed.version, sealed.supports, principal) {
+        match self.insert(Arc::from(id), &sealed, principal, true) {
             Ok(session) => Some(session),
             Err(refusal) => {
                 tracing::warn!(
@@ -274,14 +287,18 @@ impl Sessions {
     fn insert(
         &self,
         id: Arc<str>,
-        version: &'static str,
-        supports: ClientSupport,
+        sealed: &Sealed,
         principal: &str,
+        adopted: bool,
     ) -> Result<Arc<Session>, TooManySessions> {
         let session = Arc::new(Session {
+            digest: id_digest(&id).into(),
             id: id.clone(),
-            version,
-            supports,
+            expires: sealed.expires,
+            adopted: std::sync::atomic::AtomicBool::new(adopted),
+            tag: self.tag.clone(),
+            version: sealed.version,
+            supports: sealed.supports,
             principal: Arc::from(principal),
             last_seen: AtomicU64::new(self.now_ms()),
             log_level: AtomicU8::new(0),
@@ -310,6 +327,18 @@ impl Sessions {
         *held += 1;
         table.sessions.insert(id, session.clone());
         Ok(session)
+    }
+
+    /// The session held here whose id has `digest`, as the relay names it.
+    /// A scan: relay notes are rare, and a second index would cost every
+    /// session memory.
+    pub(crate) fn by_digest(&self, digest: &str) -> Option<Arc<Session>> {
+        let table = self.map.read().unwrap_or_else(|poison| poison.into_inner());
+        table
+            .sessions
+            .values()
+            .find(|session| &*session.digest == digest)
+            .cloned()
     }
 
     /// Finds a live session and marks it used.
@@ -373,9 +402,18 @@ fn owner_digest(principal: &str) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(principal.as_bytes())[..16])
 }
 
-/// How an ended id is recorded.
+/// How an ended id is recorded, and how replicas name a session.
 fn id_digest(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+/// Random, so replicas (and restarts) never share one.
+fn replica_tag() -> String {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return format!("{:x}", crate::state::unix_now_ms() & 0xffff_ffff);
+    }
+    hex::encode(bytes)
 }
 
 impl Session {
@@ -393,6 +431,13 @@ impl Session {
     pub(crate) fn set_log_level(&self, rank: u8) {
         self.log_level
             .store(rank.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// `true` once, for the first request after the session was taken up
+    /// from another replica's id: that request settles what the id does not
+    /// carry.
+    pub(crate) fn take_adopted(&self) -> bool {
+        self.adopted.swap(false, Ordering::Relaxed)
     }
 
     /// Registers a call so `notifications/cancelled` can stop it; the returned
@@ -426,7 +471,7 @@ impl Session {
     /// response will arrive.
     pub(crate) fn expect_response(&self) -> (String, oneshot::Receiver<Result<Value, Value>>) {
         let n = self.next_server_request.fetch_add(1, Ordering::Relaxed);
-        let request_id = format!("toolhost-{n}");
+        let request_id = format!("toolhost-{}-{n}", self.tag);
         let (tx, rx) = oneshot::channel();
         self.awaiting
             .lock()
@@ -440,6 +485,15 @@ impl Session {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .remove(request_id);
+    }
+
+    /// Whether `request_id` names a question another replica asked in this
+    /// session (and so the answer is for that replica).
+    pub(crate) fn asked_elsewhere(&self, request_id: &str) -> bool {
+        request_id
+            .strip_prefix("toolhost-")
+            .and_then(|rest| rest.split_once('-'))
+            .is_some_and(|(tag, _)| tag != &*self.tag)
     }
 
     /// Delivers a client's response; `false` if nothing was waiting for it.
@@ -482,6 +536,9 @@ mod tests {
             .create("2025-11-25", NONE, "alice")
             .expect("session");
         let (id, mut rx) = session.expect_response();
+        assert!(!session.asked_elsewhere(&id));
+        assert!(session.asked_elsewhere("toolhost-0badf00d-1"));
+        assert!(!session.asked_elsewhere("7"));
         assert!(!session.resolve("toolhost-999", Ok(Value::Null)));
         assert!(session.resolve(&id, Ok(Value::Bool(true))));
         assert!(!session.resolve(&id, Ok(Value::Null)));

@@ -138,6 +138,9 @@ async fn handle_single(
             ));
         }
     };
+    if let Some(session) = &session {
+        state.settle(session).await;
+    }
     match message {
         Message::Request(request) if request.method == "initialize" && !era.is_stateless() => {
             if session.is_some() {
@@ -163,23 +166,33 @@ async fn handle_single(
             Ok(response)
         }
         Message::Notification { method, params } => {
-            methods::notification(session.as_deref(), &method, &params);
+            methods::notification(state, session.as_deref(), &method, &params).await;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Message::Response { id, outcome } => {
-            deliver_response(session.as_deref(), &id, outcome);
+            deliver_response(state, session.as_deref(), &id, outcome).await;
             Ok(StatusCode::ACCEPTED.into_response())
         }
     }
 }
 
-/// Hands a client's response to the tool call that asked.
-fn deliver_response(session: Option<&Session>, id: &Value, outcome: Result<Value, Value>) {
-    let delivered = match (session, id.as_str()) {
-        (Some(session), Some(request_id)) => session.resolve(request_id, outcome),
-        _ => false,
+/// Hands a client's response to the tool call that asked: here, or on the
+/// replica that asked.
+async fn deliver_response(
+    state: &McpState,
+    session: Option<&Session>,
+    id: &Value,
+    outcome: Result<Value, Value>,
+) {
+    let (Some(session), Some(request_id)) = (session, id.as_str()) else {
+        tracing::debug!(%id, "response to no server request dropped");
+        return;
     };
-    if !delivered {
+    if session.asked_elsewhere(request_id) {
+        state
+            .pass_on_answer(session, request_id.to_string(), outcome)
+            .await;
+    } else if !session.resolve(request_id, outcome) {
         tracing::debug!(%id, "response to no pending request dropped");
     }
 }
@@ -250,6 +263,7 @@ async fn handle_batch(
         ));
     }
     let session = session_from_headers(state, headers, &principal)?;
+    state.settle(&session).await;
     let era = Era::Session(session.version);
     if !era.allows_batches() {
         return Err(HttpError::new(
@@ -307,11 +321,11 @@ async fn handle_batch(
                 responses.push(body);
             }
             Ok(Message::Notification { method, params }) => {
-                methods::notification(Some(&session), &method, &params);
+                methods::notification(state, Some(&session), &method, &params).await;
                 note.operation = Some(method);
             }
             Ok(Message::Response { id, outcome }) => {
-                deliver_response(Some(&session), &id, outcome);
+                deliver_response(state, Some(&session), &id, outcome).await;
                 note.detail = Some("a response to a server request".into());
             }
             Err((id, error)) => {

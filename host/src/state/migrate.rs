@@ -91,6 +91,15 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "CREATE INDEX flows_range ON flows (kind, range_key)",
         ],
     ),
+    (
+        6,
+        "MCP session log levels",
+        &["CREATE TABLE session_levels (
+            id_sha256 TEXT PRIMARY KEY,
+            level BIGINT NOT NULL,
+            expires BIGINT NOT NULL
+        )"],
+    ),
 ];
 
 pub(super) fn latest() -> i64 {

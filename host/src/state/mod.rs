@@ -19,6 +19,7 @@ mod import;
 pub(crate) mod issuer;
 pub(crate) mod keys;
 mod migrate;
+pub mod relay;
 pub mod secrets;
 mod sessions;
 
