@@ -44,6 +44,8 @@ DATA_DIR = "/var/lib/toolhost"
 POSTGRES_ENV = "TOOLHOST_CLUSTER__POSTGRES_URL"
 REDIS_ENV = "TOOLHOST_CLUSTER__REDIS_URL"
 REPLICA_ENV = "TOOLHOST_CLUSTER__REPLICA_ID"
+CONFIG_ENV = "TOOLHOST_CONFIG"
+USERS_FILE = f"{DATA_DIR}/auth/users.toml"
 WRITE_COMMAND = "tests/deploy/.venv/bin/python tests/deploy/validate.py --write-k8s"
 # Objects in the order `kubectl apply -k` should meet them (it sorts by kind
 # anyway); also the order of kustomization.yaml's resources.
@@ -235,6 +237,15 @@ def check_common(objects, where: str, problems: Problems) -> dict[str, Any]:
         where,
         f"--config {config_path!r} is not in the ConfigMap's mount",
     )
+    # `kubectl exec deploy/toolhost -- toolhost user add NAME` finds the
+    # server's config (and so its database) through TOOLHOST_CONFIG.
+    config_env = env_var(container, CONFIG_ENV) or {}
+    problems.check(
+        config_env.get("value") == config_path and config_path,
+        where,
+        f"{CONFIG_ENV} is {config_env.get('value')!r}, not the --config file {config_path!r} "
+        "(operator commands run in the pod would miss the server's database)",
+    )
     problems.check(DATA_DIR in mounts, where, f"nothing writable is mounted at {DATA_DIR}")
     problems.check("/tmp" in mounts, where, "nothing writable is mounted at /tmp")
     problems.check(config.get("server", {}).get("data_dir") == DATA_DIR, where, "server.data_dir disagrees with --data-dir")
@@ -334,13 +345,43 @@ def check_cluster(objects, where: str, problems: Problems) -> str:
         where,
         "tls.cert is not in the TLS Secret's mount",
     )
-    users = mounts.get(f"{DATA_DIR}/auth/users.toml")
+    # Users live in PostgreSQL (`toolhost user add` in a pod): a new cluster
+    # needs no users Secret; one is only an optional seed (check_users_seed).
     problems.check(
-        users is not None and users.get("subPath") == "users.toml" and f"{DATA_DIR}/auth" in mounts,
+        USERS_FILE not in mounts and not any(v.get("name") == "users" for v in facts["pod"].get("volumes", [])),
         where,
-        "users.toml is not mounted from its Secret over a writable auth dir",
+        "the cluster values mount a users.toml Secret, which a fresh install need not have",
     )
     return f"{count}, PDB minAvailable {pdb['spec']['minAvailable'] if pdb else '?'}, PostgreSQL from Secret {ref.get('name')}, {public_url}, {len(objects)} objects"
+
+
+def check_users_seed(objects, where: str, problems: Problems) -> str:
+    """users.existingSecret: an old release's users.toml, imported at each start."""
+    facts = check_common(objects, where, problems)
+    if not facts:
+        return ""
+    mounts = {m["mountPath"]: m for m in facts["container"].get("volumeMounts", [])}
+    volumes = {v.get("name"): v for v in facts["pod"].get("volumes", [])}
+    users = mounts.get(USERS_FILE)
+    problems.check(
+        users is not None and users.get("subPath") == "users.toml" and users.get("readOnly") is True,
+        where,
+        f"users.toml is not mounted read-only at {USERS_FILE}",
+    )
+    auth = mounts.get(f"{DATA_DIR}/auth")
+    problems.check(
+        auth is not None and "emptyDir" in volumes.get(auth["name"], {}),
+        where,
+        "the auth dir under users.toml is not a writable emptyDir (the server writes issuer.json there)",
+    )
+    secret = volumes.get((users or {}).get("name"), {}).get("secret", {})
+    problems.check(
+        secret.get("secretName") == "toolhost-users"
+        and secret.get("items") == [{"key": "users.toml", "path": "users.toml"}],
+        where,
+        f"users.toml does not come from the Secret's key: {secret}",
+    )
+    return "users.toml from a Secret, read-only over a writable auth dir, as an import seed"
 
 
 # Optional paths: values -> a check of the render.
@@ -517,6 +558,11 @@ def main() -> int:
         ("values-cluster.yaml", cluster_values, check_cluster),
         ("config shapes", {"config": CONFIG_SHAPES}, check_config_shapes),
         ("persistence", {"persistence": {"enabled": True, "storageClassName": "fast"}}, check_persistent),
+        (
+            "users seed",
+            {**cluster_values, "users": {"existingSecret": "toolhost-users", "key": "users.toml"}},
+            check_users_seed,
+        ),
         (
             "inline secrets",
             {"postgres": {"url": "postgres://toolhost:pw@db:5432/toolhost"},

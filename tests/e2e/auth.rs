@@ -1345,8 +1345,16 @@ async fn users_added_on_the_command_line_can_sign_in() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let users = std::fs::read_to_string(server.data_dir.join("auth/users.toml"))?;
-    assert!(users.contains("$argon2id$") && !users.contains("correct horse"));
+    let stored = crate::harness::stored_rows(
+        &server.data_dir,
+        "SELECT name, password, groups FROM users WHERE name = 'alice'",
+    )?;
+    assert!(
+        stored.len() == 1
+            && stored[0][1].starts_with("$argon2id$")
+            && !stored[0][1].contains("correct horse"),
+        "{stored:?}"
+    );
 
     // A short password is refused.
     let mut short = std::process::Command::new(crate::harness::toolhost_bin())
@@ -1368,8 +1376,10 @@ async fn users_added_on_the_command_line_can_sign_in() -> anyhow::Result<()> {
         said.contains("passwords need at least 8 characters"),
         "refused for its length: {said}"
     );
-    let users = std::fs::read_to_string(server.data_dir.join("auth/users.toml"))?;
-    assert!(!users.contains("name = \"bob\""), "nothing saved: {users}");
+    let listed = server.admin(&["user", "list"]).output()?;
+    let listed = String::from_utf8(listed.stdout)?;
+    assert!(listed.contains("alice\tdev,ops"), "{listed}");
+    assert!(!listed.contains("bob"), "nothing saved: {listed}");
 
     // Alice signs in (no restart needed) and her groups ride in the token.
     let (status, client) = register(

@@ -1,6 +1,6 @@
 //! The embedded issuer under concurrency and change: parallel refreshes of
-//! one token, a refresh racing `/revoke`, users removed or regrouped in
-//! `users.toml` while their sign-ins live, and the issuer's outbound fetches
+//! one token, a refresh racing `/revoke`, users removed or regrouped with
+//! `toolhost user` while their sign-ins live, and the issuer's outbound fetches
 //! (Client ID Metadata Documents) with an environment proxy set and a
 //! failing origin.
 
@@ -273,41 +273,25 @@ async fn a_refresh_racing_revocation_never_brings_the_sign_in_back() -> anyhow::
     Ok(())
 }
 
-/// Rewrites `users.toml` with `name`'s groups replaced (`Some`) or the user
-/// removed (`None`), as an operator editing the file would.
+/// Regroups `name` (`Some`) or removes them (`None`) with `toolhost user`,
+/// as an operator would, while the server runs.
 fn edit_user(server: &Server, name: &str, groups: Option<&[&str]>) -> anyhow::Result<()> {
-    let path = server.data_dir.join("auth/users.toml");
-    let text = std::fs::read_to_string(&path)?;
-    let marker = format!("name = \"{name}\"");
-    let mut out = String::new();
-    let mut found = false;
-    for block in text.split("[[users]]").filter(|b| !b.trim().is_empty()) {
-        if !block.lines().any(|l| l.trim() == marker) {
-            out.push_str("[[users]]");
-            out.push_str(block);
-            continue;
-        }
-        found = true;
-        if let Some(groups) = groups {
-            let password = block
-                .lines()
-                .find(|l| l.trim_start().starts_with("password"))
-                .context("password line")?;
-            let groups: Vec<String> = groups.iter().map(|g| format!("\"{g}\"")).collect();
-            out.push_str(&format!(
-                "[[users]]\n{marker}\n{}\ngroups = [{}]\n\n",
-                password.trim(),
-                groups.join(", ")
-            ));
-        }
-    }
-    anyhow::ensure!(found, "no user {name} in {text}");
-    std::fs::write(&path, out)?;
+    let joined = groups.map(|g| g.join(","));
+    let args: Vec<&str> = match &joined {
+        Some(groups) => vec!["user", "groups", name, groups],
+        None => vec!["user", "remove", name],
+    };
+    let out = server.admin(&args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "toolhost {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
 #[tokio::test]
-async fn sign_ins_follow_the_users_file() -> anyhow::Result<()> {
+async fn sign_ins_follow_the_user_list() -> anyhow::Result<()> {
     let server = Setup::new().start().await?;
     server.add_user("alice", "correct horse battery", "dev")?;
     let mut browser = Browser::new(&server).await?;

@@ -317,7 +317,7 @@ impl Server {
 
     /// `toolhost ARGS` against this server's config, data dir and
     /// environment (its state database may be named there).
-    fn admin(&self, args: &[&str]) -> Command {
+    pub(crate) fn admin(&self, args: &[&str]) -> Command {
         let mut command = Command::new(toolhost_bin());
         command
             .args(args)
@@ -956,50 +956,54 @@ pub(crate) struct StoredKey {
     pub(crate) der: Vec<u8>,
 }
 
-/// The signing keys in `data_dir/toolhost.db`, oldest first. Blocking (on
-/// its own thread and runtime), so sync helpers can use it inside tests.
+/// The signing keys in `data_dir/toolhost.db`, oldest first.
 pub(crate) fn stored_keys(data_dir: &Path) -> anyhow::Result<Vec<StoredKey>> {
     use base64::Engine;
+    let rows = stored_rows(
+        data_dir,
+        "SELECT kid, CAST(active_from_ms AS TEXT), pkcs8 FROM signing_keys ORDER BY active_from_ms",
+    )?;
+    rows.into_iter()
+        .map(|row| match <[String; 3]>::try_from(row) {
+            Ok([kid, active_from_ms, pkcs8]) => Ok(StoredKey {
+                kid,
+                active_from_ms: active_from_ms.parse()?,
+                der: base64::engine::general_purpose::STANDARD.decode(pkcs8)?,
+            }),
+            Err(row) => bail!("a signing key row of {} columns", row.len()),
+        })
+        .collect()
+}
+
+/// The rows `sql` selects (text columns) from `data_dir/toolhost.db`, read
+/// only. Blocking (on its own thread and runtime), so sync helpers can use
+/// it inside tests.
+pub(crate) fn stored_rows(data_dir: &Path, sql: &'static str) -> anyhow::Result<Vec<Vec<String>>> {
     use sqlx::Row;
     let url = format!(
         "sqlite://{}?mode=ro",
         data_dir.join("toolhost.db").display()
     );
-    let rows = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
             .block_on(async move {
                 sqlx::any::install_default_drivers();
                 let pool = sqlx::AnyPool::connect(&url).await?;
-                let rows = sqlx::query(
-                    "SELECT kid, active_from_ms, pkcs8 FROM signing_keys ORDER BY active_from_ms",
-                )
-                .fetch_all(&pool)
-                .await?;
-                let keys = rows
+                let rows = sqlx::query(sql).fetch_all(&pool).await?;
+                let texts = rows
                     .iter()
                     .map(|row| {
-                        anyhow::Ok((
-                            row.try_get::<String, _>(0)?,
-                            row.try_get::<i64, _>(1)?,
-                            row.try_get::<String, _>(2)?,
-                        ))
+                        (0..row.len())
+                            .map(|i| anyhow::Ok(row.try_get::<String, _>(i)?))
+                            .collect::<anyhow::Result<Vec<_>>>()
                     })
                     .collect::<anyhow::Result<Vec<_>>>();
                 pool.close().await;
-                keys
+                texts
             })
     })
     .join()
-    .map_err(|_| anyhow::anyhow!("reading the signing keys panicked"))??;
-    rows.into_iter()
-        .map(|(kid, active_from_ms, pkcs8)| {
-            Ok(StoredKey {
-                kid,
-                active_from_ms,
-                der: base64::engine::general_purpose::STANDARD.decode(pkcs8)?,
-            })
-        })
-        .collect()
+    .map_err(|_| anyhow::anyhow!("reading the state database panicked"))?
 }

@@ -134,9 +134,9 @@ fn state_file(client_secret: &str, refresh_secret: &str) -> Value {
 #[tokio::test]
 async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> anyhow::Result<()> {
     let data_dir = scratch_dir("upgraded-data");
-    // The first start creates the users (and the admin); then the server
-    // stops, an "old release" state file appears, and the next start
-    // imports it.
+    // The first start lays out the data dir; then the server stops, the
+    // database goes, an "old release" state file and users file appear,
+    // and the next start imports both.
     let mut first = Setup::new().data_dir(data_dir.clone()).start().await?;
     first.kill();
     let _ = std::fs::remove_file(data_dir.join("toolhost.db"));
@@ -147,6 +147,12 @@ async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> an
         data_dir.join("auth/state.json"),
         serde_json::to_vec_pretty(&state_file(client_secret, refresh_secret))?,
     )?;
+    std::fs::write(
+        data_dir.join("auth/users.toml"),
+        "[[users]]\nname = \"admin\"\n\
+         password = \"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2f5ZIeKpKCxYQkKfu4bqbrBqmcRAaFIPLEzwRxqcVwA\"\n\
+         groups = [\"dev\"]\n",
+    )?;
     let server = Setup::new()
         .data_dir(data_dir.clone())
         .bundled("devtools")
@@ -154,6 +160,11 @@ async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> an
         .await?;
     assert!(!data_dir.join("auth/state.json").exists());
     assert!(data_dir.join("auth/state.json.imported").exists());
+    assert!(data_dir.join("auth/users.toml.imported").exists());
+    assert!(
+        server.admin_password().is_err(),
+        "the imported admin is kept, not replaced by a new one"
+    );
 
     let (status, body) = token(
         &server,
@@ -182,6 +193,19 @@ async fn a_data_dir_from_the_last_release_keeps_its_clients_and_sign_ins() -> an
     ];
     let (status, body) = token(&server, &form).await?;
     assert_eq!(status, 200, "the sign-in still refreshes: {body}");
+    let payload = body["access_token"]
+        .as_str()
+        .and_then(|t| t.split('.').nth(1))
+        .unwrap_or_default();
+    let claims: Value = serde_json::from_slice(&base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        payload,
+    )?)?;
+    assert_eq!(
+        claims["groups"],
+        json!(["dev"]),
+        "the imported user's groups"
+    );
     assert!(
         body["refresh_token"]
             .as_str()
@@ -701,22 +725,31 @@ async fn a_sessions_messages_cross_replicas_over_postgres() -> anyhow::Result<()
 
 /// A device sign-in whose every step lands on another replica: started on
 /// A, its page opened on B, approved with a password on C, its tokens
-/// collected from A. The grant, its user code, the form's CSRF value and
-/// the attempt count live in the shared database, not in one replica.
+/// collected from A. The grant, its user code, the form's CSRF value, the
+/// users and the password backoff live in the shared database, not in one
+/// replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
     let postgres = toolhost_testbed::Postgres::start()?;
     let replica = || {
         Setup::new()
-            .config("[server]\npublic_url = \"https://127.0.0.1:7443\"\n")
+            .config(
+                "[server]\npublic_url = \"https://127.0.0.1:7443\"\n\
+                 [auth]\npassword_failures = 2\n",
+            )
             .env("TOOLHOST_CLUSTER__POSTGRES_URL", &postgres.url())
     };
     let (a, b, c) = tokio::join!(replica().start(), replica().start(), replica().start());
     let (a, b, c) = (a?, b?, c?);
+    // One first user for the deployment, not one per replica; a user
+    // added through one replica's configuration signs in on all.
+    let first_passwords = [&a, &b, &c]
+        .iter()
+        .filter(|server| server.admin_password().is_ok())
+        .count();
+    assert_eq!(first_passwords, 1, "one replica creates the first admin");
     let password = "correct horse battery staple";
-    for server in [&a, &b, &c] {
-        server.add_user("alice", password, "")?;
-    }
+    a.add_user("alice", password, "")?;
     let registered: Value = anonymous(&a)?
         .post(format!("{}/register", base(&a)))
         .json(
@@ -731,51 +764,15 @@ async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let started: Value = anonymous(&a)?
-        .post(format!("{}/device_authorization", base(&a)))
-        .form(&[("client_id", client_id.as_str()), ("scope", "read")])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let device_code = started["device_code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let user_code = started["user_code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        !device_code.is_empty() && !user_code.is_empty(),
-        "{started}"
-    );
-
-    let page = anonymous(&b)?
-        .get(format!("{}/device?user_code={user_code}", base(&b)))
-        .send()
-        .await?;
-    assert_eq!(page.status().as_u16(), 200, "B knows A's user code");
-    let cookies = crate::harness::set_cookies(&page).join("; ");
-    let html = page.text().await?;
-    let csrf = crate::harness::form_value(&html, "csrf").unwrap_or_default();
-    let approve = |server: &Server, password: &str| {
-        let request = anonymous(server).map(|http| {
-            http.post(format!("{}/device", base(server)))
-                .header("cookie", cookies.clone())
-                .form(&[
-                    ("user_code", user_code.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("username", "alice"),
-                    ("password", password),
-                    ("action", "allow"),
-                ])
-        });
-        async move { anyhow::Ok(request?.send().await?.status().as_u16()) }
-    };
+    let grant = device_grant(&a, &b, &client_id).await?;
     // A wrong password on B counts against the same grant C then approves.
-    assert_eq!(approve(&b, "wrong horse").await?, 401);
-    assert_eq!(approve(&c, password).await?, 200, "C approves B's page");
+    assert_eq!(grant.approve(&b, "wrong horse").await?, 401);
+    assert_eq!(
+        grant.approve(&c, password).await?,
+        200,
+        "C approves B's page"
+    );
+    let device_code = grant.device_code.clone();
     let (status, tokens) = token(
         &a,
         &[
@@ -789,7 +786,84 @@ async fn a_sign_in_may_cross_replicas_at_every_step() -> anyhow::Result<()> {
     let access = tokens["access_token"].as_str().unwrap_or_default();
     let reply = b.stateless_as(access, "tools/list", json!({})).await?;
     assert_eq!(reply.status, 200, "{}", reply.text);
+
+    // Guesses at alice's password spread over the replicas count once
+    // each: the second failure (`password_failures = 2`) on another replica
+    // locks the account everywhere, even for the right password.
+    let grant = device_grant(&c, &a, &client_id).await?;
+    assert_eq!(grant.approve(&a, "guess one").await?, 401);
+    assert_eq!(grant.approve(&b, "guess two").await?, 429, "locked");
+    assert_eq!(
+        grant.approve(&c, password).await?,
+        429,
+        "backing off on every replica"
+    );
     Ok(())
+}
+
+/// A device grant started on one replica, its approval page opened on
+/// another.
+struct DeviceGrant {
+    device_code: String,
+    user_code: String,
+    cookies: String,
+    csrf: String,
+}
+
+async fn device_grant(
+    start_on: &Server,
+    page_on: &Server,
+    client_id: &str,
+) -> anyhow::Result<DeviceGrant> {
+    let started: Value = anonymous(start_on)?
+        .post(format!("{}/device_authorization", base(start_on)))
+        .form(&[("client_id", client_id), ("scope", "read")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let code = |field: &str| started[field].as_str().unwrap_or_default().to_string();
+    let (device_code, user_code) = (code("device_code"), code("user_code"));
+    anyhow::ensure!(
+        !device_code.is_empty() && !user_code.is_empty(),
+        "{started}"
+    );
+    let page = anonymous(page_on)?
+        .get(format!("{}/device?user_code={user_code}", base(page_on)))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        page.status().as_u16() == 200,
+        "the page's replica knows the user code"
+    );
+    let cookies = crate::harness::set_cookies(&page).join("; ");
+    let html = page.text().await?;
+    let csrf = crate::harness::form_value(&html, "csrf").unwrap_or_default();
+    Ok(DeviceGrant {
+        device_code,
+        user_code,
+        cookies,
+        csrf,
+    })
+}
+
+impl DeviceGrant {
+    /// Approves as alice on `server`; the answer's status.
+    async fn approve(&self, server: &Server, password: &str) -> anyhow::Result<u16> {
+        let response = anonymous(server)?
+            .post(format!("{}/device", base(server)))
+            .header("cookie", &self.cookies)
+            .form(&[
+                ("user_code", self.user_code.as_str()),
+                ("csrf", self.csrf.as_str()),
+                ("username", "alice"),
+                ("password", password),
+                ("action", "allow"),
+            ])
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
+    }
 }
 
 fn socket_of(server: &Server) -> anyhow::Result<std::net::SocketAddr> {

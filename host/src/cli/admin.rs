@@ -1,5 +1,5 @@
 //! Operator commands that work on the data directory directly, without a
-//! running server: minting tokens, registering clients, adding users.
+//! running server: minting tokens, registering clients, managing users.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -135,8 +135,8 @@ pub(super) fn client(command: ClientCommand) -> anyhow::Result<()> {
 
 #[derive(clap::Subcommand)]
 pub(super) enum UserCommand {
-    /// Add a user who can sign in at /authorize (or set a new password).
-    /// The password is read from standard input.
+    /// Add a user who can sign in at /authorize (or set a new password
+    /// and groups). The password is read from standard input.
     Add {
         #[command(flatten)]
         state: StateArgs,
@@ -145,29 +145,89 @@ pub(super) enum UserCommand {
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
     },
+    /// Replace a user's groups, keeping their password. Their next sign-in
+    /// or refresh carries the new groups.
+    Groups {
+        #[command(flatten)]
+        state: StateArgs,
+        name: String,
+        /// Comma-separated groups; none for no groups.
+        #[arg(value_delimiter = ',')]
+        groups: Vec<String>,
+    },
+    /// Remove a user: their refresh tokens and browser sessions stop working.
+    Remove {
+        #[command(flatten)]
+        state: StateArgs,
+        name: String,
+    },
+    /// List users and their groups.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 pub(super) fn user(command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Add {
-        state,
-        name,
-        groups,
-    } = command;
-    let config = state.load()?;
-    let path = issuer::users::users_path(&auth::auth_dir(&config.server.data_dir));
-    eprint!("Password for {name}: ");
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']);
-    if password.chars().count() < 8 {
-        anyhow::bail!("passwords need at least 8 characters");
+    let runtime = runtime()?;
+    match command {
+        UserCommand::Add {
+            state,
+            name,
+            groups,
+        } => {
+            let config = state.load()?;
+            eprint!("Password for {name}: ");
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 8 {
+                anyhow::bail!("passwords need at least 8 characters");
+            }
+            runtime.block_on(async {
+                let state = super::open_state(&config).await?;
+                issuer::users::upsert(&state, &name, password, groups).await?;
+                anyhow::Ok(())
+            })?;
+            eprintln!();
+            println!("user {name} saved");
+        }
+        UserCommand::Groups {
+            state,
+            name,
+            groups,
+        } => {
+            let config = state.load()?;
+            let found = runtime.block_on(async {
+                let state = super::open_state(&config).await?;
+                anyhow::Ok(state.set_user_groups(&name, &groups).await?)
+            })?;
+            anyhow::ensure!(found, "there is no user {name}");
+            println!("user {name} is in groups: {}", groups.join(","));
+        }
+        UserCommand::Remove { state, name } => {
+            let config = state.load()?;
+            let found = runtime.block_on(async {
+                let state = super::open_state(&config).await?;
+                anyhow::Ok(state.remove_user(&name).await?)
+            })?;
+            anyhow::ensure!(found, "there is no user {name}");
+            println!("user {name} removed");
+        }
+        UserCommand::List { state } => {
+            let config = state.load()?;
+            let users = runtime.block_on(async {
+                let state = super::open_state(&config).await?;
+                anyhow::Ok(state.users().await?)
+            })?;
+            for user in users {
+                println!("{}\t{}", user.name, user.groups.join(","));
+            }
+        }
     }
-    issuer::users::upsert(&path, &name, password, groups)?;
-    eprintln!();
-    println!("user {name} saved in {}", path.display());
     Ok(())
 }
 

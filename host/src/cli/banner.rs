@@ -46,8 +46,6 @@ pub(super) struct Facts<'a> {
     pub auth_detail: &'a str,
     /// The generated password of `admin`, on a first start.
     pub first_password: Option<&'a str>,
-    /// The embedded issuer's users file, when it is in use.
-    pub users_path: Option<&'a Path>,
     pub metrics: MetricsLine,
     pub plugins_dir: &'a Path,
 }
@@ -109,13 +107,12 @@ fn auth_lines(facts: &Facts<'_>) -> Vec<String> {
                 "  auth: OAuth 2.1, embedded authorization server at {}",
                 facts.base_url
             )];
-            match (facts.first_password, facts.users_path) {
-                (Some(password), _) => out.push(format!(
+            match facts.first_password {
+                Some(password) => out.push(format!(
                     "  first run: sign in as user \"admin\" with password {password} \
                      (shown once; change it with `toolhost user add admin`)"
                 )),
-                (None, Some(path)) => out.push(format!("  users: {}", path.display())),
-                (None, None) => {}
+                None => out.push("  users: `toolhost user list`, `toolhost user add NAME`".into()),
             }
             out.push(
                 "  scripts: `toolhost token --sub NAME` prints a token; \
@@ -187,7 +184,6 @@ mod tests {
             auth_mode: AuthMode::Embedded,
             auth_detail: "",
             first_password: Some("0123456789abcdefghij"),
-            users_path: None,
             metrics,
             plugins_dir: Path::new("target/plugins"),
         }

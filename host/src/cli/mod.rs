@@ -315,6 +315,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
     let first_password = match auth.embedded() {
         Some(issuer) => issuer
             .ensure_first_user()
+            .await
             .context("creating the first user")?,
         None => None,
     };
@@ -423,7 +424,6 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         auth_mode: config.auth.mode,
         auth_detail: &auth_detail,
         first_password: first_password.as_deref(),
-        users_path: auth.embedded().map(|issuer| issuer.users_path()),
         metrics: metrics_line,
         plugins_dir,
     };

@@ -35,6 +35,49 @@ impl Durable {
         max_per_range: u64,
         now: u64,
     ) -> Result<Result<(), FlowRefusal>, StateError> {
+        let bounds = (max_total, max_per_range);
+        self.store_flow(kind, id, body, expires, range, bounds, now, false)
+            .await
+            .map(|stored| stored.map(drop))
+    }
+
+    /// Stores a record of `kind` unless one of that id is there already
+    /// (whether live or not) or `max_total` are live. Whether it stored:
+    /// two replicas creating the same record cannot both succeed.
+    pub async fn create_flow(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &str,
+        expires: u64,
+        max_total: u64,
+        now: u64,
+    ) -> Result<Result<bool, FlowRefusal>, StateError> {
+        self.store_flow(
+            kind,
+            id,
+            body,
+            expires,
+            None,
+            (max_total, u64::MAX),
+            now,
+            true,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store_flow(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &str,
+        expires: u64,
+        range: Option<&str>,
+        (max_total, max_per_range): (u64, u64),
+        now: u64,
+        keep_existing: bool,
+    ) -> Result<Result<bool, FlowRefusal>, StateError> {
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM flows WHERE kind = $1 AND expires <= $2")
             .bind(kind)
@@ -59,19 +102,23 @@ impl Durable {
                 return Ok(Err(FlowRefusal::RangeFull));
             }
         }
-        sqlx::query(
+        let statement = if keep_existing {
             "INSERT INTO flows (kind, id, body, expires, range_key) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, id) DO UPDATE SET body = $3, expires = $4, range_key = $5",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(body)
-        .bind(to_sql(expires))
-        .bind(range.map(str::to_string))
-        .execute(&mut *tx)
-        .await?;
+             ON CONFLICT (kind, id) DO NOTHING"
+        } else {
+            "INSERT INTO flows (kind, id, body, expires, range_key) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, id) DO UPDATE SET body = $3, expires = $4, range_key = $5"
+        };
+        let done = sqlx::query(statement)
+            .bind(kind)
+            .bind(id)
+            .bind(body)
+            .bind(to_sql(expires))
+            .bind(range.map(str::to_string))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(Ok(done.rows_affected() == 1))
     }
 
     /// The record, if it is live.
@@ -115,14 +162,29 @@ impl Durable {
         expected: &str,
         body: &str,
     ) -> Result<bool, StateError> {
-        let done =
-            sqlx::query("UPDATE flows SET body = $1 WHERE kind = $2 AND id = $3 AND body = $4")
-                .bind(body)
-                .bind(kind)
-                .bind(id)
-                .bind(expected)
-                .execute(&self.pool)
-                .await?;
+        self.swap_flow_until(kind, id, expected, body, None).await
+    }
+
+    /// [`Durable::swap_flow`], also moving the record's expiry when given.
+    pub async fn swap_flow_until(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: &str,
+        body: &str,
+        expires: Option<u64>,
+    ) -> Result<bool, StateError> {
+        let done = sqlx::query(
+            "UPDATE flows SET body = $1, expires = COALESCE($5, expires) \
+             WHERE kind = $2 AND id = $3 AND body = $4",
+        )
+        .bind(body)
+        .bind(kind)
+        .bind(id)
+        .bind(expected)
+        .bind(expires.map(to_sql))
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -2,6 +2,10 @@
 //! `auth/state.json` (clients, refresh families, consents) moves into the
 //! database in one transaction, and the file is renamed so it is read once.
 //! Every sign-in and registration of the old file keeps working.
+//!
+//! Its `auth/users.toml` moves in the same way; a file that cannot be
+//! renamed (a read-only mount, as a Kubernetes Secret is) stays and is read
+//! again at every start, adding only the users the database lacks.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -9,6 +13,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::issuer::{Client, Family, insert_client, insert_family};
+use super::users::UserRecord;
 use super::{Durable, StateError};
 
 /// The file's shape, as the releases before the database wrote it.
@@ -24,6 +29,62 @@ struct Legacy {
 }
 
 pub(super) const LEGACY_FILE: &str = "auth/state.json";
+pub(super) const LEGACY_USERS: &str = "auth/users.toml";
+
+/// `users.toml` as the releases before the database wrote it.
+#[derive(Debug, Default, Deserialize)]
+struct LegacyUsers {
+    #[serde(default)]
+    users: Vec<LegacyUser>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LegacyUser {
+    name: String,
+    password: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+pub(super) async fn legacy_users(durable: &Durable, data_dir: &Path) -> Result<(), StateError> {
+    let path = data_dir.join(LEGACY_USERS);
+    let failed = |message: String| StateError::Import {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(failed(err.to_string())),
+    };
+    let legacy: LegacyUsers = toml::from_str(&text).map_err(|e| failed(e.to_string()))?;
+    let records: Vec<UserRecord> = legacy
+        .users
+        .into_iter()
+        .map(|u| UserRecord {
+            name: u.name,
+            password: u.password,
+            groups: u.groups,
+        })
+        .collect();
+    let added = durable.add_missing_users(&records).await?;
+    let done = path.with_extension(format!("toml.{IMPORTED_SUFFIX}"));
+    match std::fs::rename(&path, &done) {
+        Ok(()) => tracing::info!(
+            users = added,
+            file = %done.display(),
+            "users imported into the state database"
+        ),
+        Err(err) => tracing::info!(
+            users = added,
+            file = %path.display(),
+            "users the database lacked were imported; the file could not be renamed ({err}) \
+             and is read again at each start (users removed with `toolhost user remove` \
+             come back while it lists them)"
+        ),
+    }
+    Ok(())
+}
 const IMPORTED_SUFFIX: &str = "imported";
 
 pub(super) async fn legacy_json(durable: &Durable, data_dir: &Path) -> Result<(), StateError> {
@@ -199,6 +260,58 @@ mod tests {
             dir.join(LEGACY_FILE).exists(),
             "the file is kept for the operator"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_users_file_moves_into_the_database_and_a_read_only_one_adds_only_whats_missing() {
+        let dir = std::env::temp_dir().join(format!("toolhost-import-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("auth")).expect("dir");
+        let file = "[[users]]\nname = \"ana\"\npassword = \"$argon2id$a\"\ngroups = [\"dev\"]\n\n\
+                    [[users]]\nname = \"bo\"\npassword = \"$argon2id$b\"\n";
+        std::fs::write(dir.join(LEGACY_USERS), file).expect("write");
+        let durable = Durable::open(&dir, None).await.expect("open");
+        let ana = durable.user("ana").await.expect("read").expect("ana");
+        assert_eq!(
+            (ana.password.as_str(), ana.groups),
+            ("$argon2id$a", vec!["dev".to_string()])
+        );
+        assert!(durable.user("bo").await.expect("read").is_some());
+        assert!(!dir.join(LEGACY_USERS).exists());
+        assert!(dir.join("auth/users.toml.imported").exists());
+
+        // A file that stays (say, mounted read-only) adds what is missing
+        // and leaves changed users as they are.
+        durable
+            .set_user_groups("ana", &["ops".to_string()])
+            .await
+            .expect("regroup");
+        durable.remove_user("bo").await.expect("remove");
+        import_users_from(&durable, &dir, file).await;
+        assert_eq!(
+            durable.user("ana").await.expect("read").map(|u| u.groups),
+            Some(vec!["ops".to_string()])
+        );
+        assert!(
+            durable.user("bo").await.expect("read").is_some(),
+            "listed, so back"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    async fn import_users_from(durable: &Durable, dir: &Path, text: &str) {
+        std::fs::write(dir.join(LEGACY_USERS), text).expect("write");
+        legacy_users(durable, dir).await.expect("import");
+    }
+
+    #[tokio::test]
+    async fn a_broken_users_file_stops_the_start_and_stays() {
+        let dir = std::env::temp_dir().join(format!("toolhost-import-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("auth")).expect("dir");
+        std::fs::write(dir.join(LEGACY_USERS), "[[users]]\nname = 3\n").expect("write");
+        let err = Durable::open(&dir, None).await.err().expect("refused");
+        assert!(err.to_string().contains("users.toml"), "{err}");
+        assert!(dir.join(LEGACY_USERS).exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -100,6 +100,17 @@ const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             expires BIGINT NOT NULL
         )"],
     ),
+    (
+        7,
+        "the people who sign in",
+        &["CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            password TEXT NOT NULL,
+            groups TEXT NOT NULL,
+            created BIGINT NOT NULL,
+            updated BIGINT NOT NULL
+        )"],
+    ),
 ];
 
 pub(super) fn latest() -> i64 {

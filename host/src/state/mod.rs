@@ -22,6 +22,7 @@ mod migrate;
 pub mod relay;
 pub mod secrets;
 mod sessions;
+pub mod users;
 
 use std::path::Path;
 use std::time::Duration;
@@ -130,6 +131,7 @@ impl Durable {
         let durable = Durable { pool, engine };
         migrate::run(&durable).await?;
         import::legacy_json(&durable, data_dir).await?;
+        import::legacy_users(&durable, data_dir).await?;
         Ok(durable)
     }
 

@@ -477,23 +477,37 @@ impl Issuer {
     ) -> Result<Option<users::User>, Response> {
         let name = form.get("username").unwrap_or_default().to_string();
         let password = form.get("password").unwrap_or_default().to_string();
-        let admitted = match self.throttle().admit(&name, now_ms()) {
-            Ok(admitted) => admitted,
-            Err(refused) => {
+        let admitted = match self.throttle.admit(&name, now_ms()).await {
+            Ok(Ok(admitted)) => admitted,
+            Ok(Err(refused)) => {
                 tracing::info!(user = %name, "sign-in refused: the account is backing off");
                 return Err(throttled_page(refused.retry_after));
             }
+            // Fails closed: an attempt that cannot be counted is not made.
+            Err(err) => {
+                tracing::error!("counting a sign-in attempt: {err}");
+                return Err(error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in is unavailable right now. Try again in a moment.",
+                ));
+            }
         };
-        let path = self.users_path.clone();
-        let checked = {
-            let name = name.clone();
-            self.password_checks
-                .run(move || users::check(&path, &name, &password))
-                .await
-        };
+        // Read whether or not the name exists, then one argon2 run either
+        // way: the time taken does not tell which names do.
+        let stored = self.store.user(&name).await;
+        let checked = self
+            .password_checks
+            .run(move || {
+                stored
+                    .map(|stored| users::verify(stored, &password))
+                    .map_err(users::UsersError::from)
+            })
+            .await;
         match checked {
             Ok(Ok(Some(user))) => {
-                self.throttle().succeeded(&name);
+                if let Err(err) = self.throttle.succeeded(&name).await {
+                    tracing::warn!("clearing an account's failed sign-ins: {err}");
+                }
                 Ok(Some(user))
             }
             Ok(Ok(None)) => {
@@ -545,16 +559,12 @@ impl Issuer {
         }
     }
 
-    fn throttle(&self) -> std::sync::MutexGuard<'_, super::throttle::Throttle> {
-        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The user this browser is signed in as (subject and current groups),
-    /// if any. A session of a user no longer in the users file ends here.
+    /// if any. A session of a user no longer in the user list ends here.
     pub(super) async fn signed_in(&self, headers: &HeaderMap) -> Option<(String, Vec<String>)> {
         let id = cookie(headers, SESSION_COOKIE)?;
         let subject = self.flow::<BrowserSession>(SESSION, id).await?.subject;
-        match users::find(&self.users_path, &subject) {
+        match users::find(&self.store, &subject).await {
             Ok(Some(user)) => Some((user.name, user.groups)),
             Ok(None) => {
                 self.drop_flow(SESSION, id).await;

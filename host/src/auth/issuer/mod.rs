@@ -21,7 +21,7 @@ mod token;
 pub mod users;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -99,11 +99,10 @@ pub struct Issuer {
     settings: Settings,
     ring: Arc<KeyRing>,
     store: Arc<Durable>,
-    users_path: PathBuf,
     audit: AuditSink,
     documents: cimd::MetadataDocuments,
     /// Failed sign-ins per account name, for backoff.
-    throttle: Mutex<throttle::Throttle>,
+    throttle: throttle::Throttle,
     /// Bounds the argon2 runs in flight.
     password_checks: passwords::PasswordChecks,
     /// What the consent page describes the scopes with; set once by the
@@ -142,33 +141,29 @@ impl Issuer {
         .context("setting up client metadata document fetches")?;
         Ok(Issuer {
             documents,
-            throttle: Mutex::new(throttle::Throttle::new(
+            throttle: throttle::Throttle::new(
+                store.clone(),
                 settings.password_failures,
                 settings.password_backoff,
-            )),
+            ),
             password_checks: passwords::PasswordChecks::new(settings.max_password_checks),
             settings,
             ring,
             store,
-            users_path: users::users_path(auth_dir),
             audit,
             tools: std::sync::OnceLock::new(),
         })
     }
 
     /// Creates the first user, `admin`, with a random password, unless users
-    /// exist. Returns the password to show once.
-    pub fn ensure_first_user(&self) -> anyhow::Result<Option<String>> {
-        if !users::load(&self.users_path)?.users.is_empty() {
+    /// exist (on any replica). Returns the password to show once.
+    pub async fn ensure_first_user(&self) -> anyhow::Result<Option<String>> {
+        if !self.store.users().await?.is_empty() {
             return Ok(None);
         }
         let password = store::random_secret()[..20].to_string();
-        users::upsert(&self.users_path, "admin", &password, Vec::new())?;
-        Ok(Some(password))
-    }
-
-    pub fn users_path(&self) -> &Path {
-        &self.users_path
+        let created = users::add_first(&self.store, "admin", &password).await?;
+        Ok(created.then_some(password))
     }
 
     /// Where the consent page learns which tools a scope reaches. Set once;

@@ -324,10 +324,12 @@ async fn refresh(issuer: &Issuer, client: &Client, form: &Form) -> Result<Respon
     }
     // The user may have been removed or regrouped since signing in: the
     // users file decides, not what the sign-in saw.
-    let user = users::find(&issuer.users_path, &family.subject).map_err(|err| {
-        tracing::error!("reading users: {err}");
-        server_error("the user list could not be read")
-    })?;
+    let user = users::find(&issuer.store, &family.subject)
+        .await
+        .map_err(|err| {
+            tracing::error!("reading users: {err}");
+            server_error("the user list could not be read")
+        })?;
     let Some(user) = user else {
         if let Err(err) = issuer
             .store

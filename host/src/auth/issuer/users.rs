@@ -1,121 +1,90 @@
-//! The people who may sign in at `/authorize`: `<data_dir>/auth/users.toml`,
-//! names with argon2id password hashes, managed by `toolhost user add`.
-//! The file is read at each sign-in, refresh and use of a browser session,
-//! so adding, removing or regrouping a user needs no restart and takes
-//! effect at once for every sign-in of theirs.
-
-use std::path::{Path, PathBuf};
+//! The people who may sign in at `/authorize`: names with argon2id password
+//! hashes and groups, in the state database (so every replica reads one
+//! list), managed by `toolhost user`. Read at each sign-in, refresh and use
+//! of a browser session, so adding, removing or regrouping a user needs no
+//! restart and takes effect at once for every sign-in of theirs.
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct UsersFile {
-    #[serde(default)]
-    pub users: Vec<User>,
-}
+use crate::state::users::UserRecord;
+use crate::state::{Durable, StateError};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A user as a sign-in sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
-    /// PHC string (`$argon2id$v=19$…`).
-    pub password: String,
-    #[serde(default)]
     pub groups: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid users file: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("reading or writing users: {0}")]
+    Store(#[from] StateError),
     #[error("hashing the password: {0}")]
     Hash(String),
     #[error("user names are 1–64 characters of letters, digits, `.`, `_`, `-` and `@`")]
     BadName,
 }
 
-pub fn users_path(auth_dir: &Path) -> PathBuf {
-    auth_dir.join("users.toml")
-}
-
-pub fn load(path: &Path) -> Result<UsersFile, UsersError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| UsersError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(UsersFile::default()),
-        Err(source) => Err(UsersError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Adds `name` or replaces its password and groups.
-pub fn upsert(
-    path: &Path,
-    name: &str,
-    password: &str,
-    groups: Vec<String>,
-) -> Result<(), UsersError> {
+fn check_name(name: &str) -> Result<(), UsersError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if !valid {
-        return Err(UsersError::BadName);
+    if valid {
+        Ok(())
+    } else {
+        Err(UsersError::BadName)
     }
+}
+
+fn record(name: &str, password: &str, groups: Vec<String>) -> Result<UserRecord, UsersError> {
+    check_name(name)?;
     let hash = Argon2::default()
         .hash_password(password.as_bytes())
         .map_err(|e| UsersError::Hash(e.to_string()))?
         .to_string();
-    let mut file = load(path)?;
-    file.users.retain(|u| u.name != name);
-    file.users.push(User {
+    Ok(UserRecord {
         name: name.to_string(),
         password: hash,
         groups,
-    });
-    let text = toml::to_string_pretty(&file).map_err(|e| UsersError::Hash(e.to_string()))?;
-    if let Some(dir) = path.parent() {
-        crate::secret_file::create_dir(dir).map_err(|source| UsersError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    crate::secret_file::write(path, text.as_bytes()).map_err(|source| UsersError::Write {
-        path: path.to_path_buf(),
-        source,
     })
 }
 
-/// The user named `name`, if the file lists them.
-pub fn find(path: &Path, name: &str) -> Result<Option<User>, UsersError> {
-    Ok(load(path)?.users.into_iter().find(|u| u.name == name))
+/// Adds `name` or replaces its password and groups.
+pub async fn upsert(
+    store: &Durable,
+    name: &str,
+    password: &str,
+    groups: Vec<String>,
+) -> Result<(), UsersError> {
+    Ok(store.put_user(&record(name, password, groups)?).await?)
 }
 
-/// The user, if `name` exists and `password` is theirs. Takes the same time
-/// (one argon2 run) whether or not the name exists, so timing does not
-/// reveal which names do.
-pub fn check(path: &Path, name: &str, password: &str) -> Result<Option<User>, UsersError> {
-    let file = load(path)?;
-    let user = file.users.into_iter().find(|u| u.name == name);
+/// Adds `name` only if nobody exists yet; `false` if somebody does.
+pub async fn add_first(store: &Durable, name: &str, password: &str) -> Result<bool, UsersError> {
+    Ok(store
+        .add_first_user(&record(name, password, Vec::new())?)
+        .await?)
+}
+
+/// The user named `name`, if there is one.
+pub async fn find(store: &Durable, name: &str) -> Result<Option<User>, UsersError> {
+    Ok(store.user(name).await?.map(|u| User {
+        name: u.name,
+        groups: u.groups,
+    }))
+}
+
+/// The user, if `stored` exists and `password` is theirs: one argon2 run
+/// (blocking: call it off the async threads) whether or not the name
+/// exists, so timing does not reveal which names do.
+pub fn verify(stored: Option<UserRecord>, password: &str) -> Option<User> {
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2f5ZIeKpKCxYQkKfu4bqbrBqmcRAaFIPLEzwRxqcVwA";
-    let hash = user.as_ref().map_or(DUMMY, |u| u.password.as_str());
+    let hash = stored.as_ref().map_or(DUMMY, |u| u.password.as_str());
     let matches = PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -123,37 +92,42 @@ pub fn check(path: &Path, name: &str, password: &str) -> Result<Option<User>, Us
                 .is_ok()
         })
         .unwrap_or(false);
-    Ok(user.filter(|_| matches))
+    stored.filter(|_| matches).map(|u| User {
+        name: u.name,
+        groups: u.groups,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::testing::scratch;
 
-    #[test]
-    fn users_are_added_and_checked() {
-        let dir = std::env::temp_dir().join(format!("toolhost-users-{}", uuid::Uuid::new_v4()));
-        let path = users_path(&dir);
-        upsert(&path, "alice", "correct horse", vec!["dev".into()]).expect("add");
-        let text = std::fs::read_to_string(&path).expect("read");
-        assert!(text.contains("$argon2id$") && !text.contains("correct horse"));
-        let alice = check(&path, "alice", "correct horse").expect("check");
+    #[tokio::test]
+    async fn users_are_added_and_checked() {
+        let s = scratch().await;
+        let store = &s.durable;
+        upsert(store, "alice", "correct horse", vec!["dev".into()])
+            .await
+            .expect("add");
+        let stored = store.user("alice").await.expect("read").expect("alice");
+        assert!(stored.password.starts_with("$argon2id$") && !stored.password.contains("horse"));
+        let alice = verify(Some(stored.clone()), "correct horse");
         assert_eq!(alice.map(|u| u.groups), Some(vec!["dev".to_string()]));
-        assert!(check(&path, "alice", "wrong").expect("check").is_none());
-        assert!(
-            check(&path, "bob", "correct horse")
-                .expect("check")
-                .is_none()
-        );
+        assert!(verify(Some(stored), "wrong").is_none());
+        assert!(verify(None, "correct horse").is_none());
         assert_eq!(
-            find(&path, "alice").expect("find").map(|u| u.groups),
+            find(store, "alice").await.expect("find").map(|u| u.groups),
             Some(vec!["dev".to_string()])
         );
-        assert!(find(&path, "bob").expect("find").is_none());
+        assert!(find(store, "bob").await.expect("find").is_none());
         assert!(matches!(
-            upsert(&path, "a b", "x", vec![]),
+            upsert(store, "a b", "x", vec![]).await,
             Err(UsersError::BadName)
         ));
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            !add_first(store, "admin", "whatever1").await.expect("first"),
+            "users exist"
+        );
     }
 }
