@@ -71,7 +71,7 @@ impl Auth {
         base_url: &str,
         audit: AuditSink,
         state: Arc<crate::state::Durable>,
-        shared_budgets: Option<crate::limits::Shared>,
+        shared_budgets: Option<crate::limits::RedisBudgets>,
     ) -> anyhow::Result<Arc<Auth>> {
         let auth = &config.auth;
         let resource = format!("{base_url}/mcp");

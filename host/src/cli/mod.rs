@@ -342,7 +342,7 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         registry,
         audit_sink.clone(),
         auth.clone(),
-        mcp::Shared {
+        mcp::Deployment {
             durable: state.clone(),
             key: request_state_key,
             budgets: shared_budgets.clone(),
@@ -527,7 +527,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Rate budgets in Redis, when `[cluster]` names one.
-fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::Shared>> {
+fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::RedisBudgets>> {
     let Some(url) = &config.cluster.redis_url else {
         return Ok(None);
     };
@@ -537,7 +537,7 @@ fn shared_budgets(config: &Config) -> anyhow::Result<Option<crate::limits::Share
     let budgets = Arc::new(budgets);
     let warming = budgets.clone();
     tokio::spawn(async move { warming.warm().await });
-    Ok(Some(crate::limits::Shared::new(
+    Ok(Some(crate::limits::RedisBudgets::new(
         budgets,
         config.cluster.on_redis_down,
     )))

@@ -9,4 +9,4 @@ mod rate;
 
 pub use client_ip::{ClientIp, ClientRange, ForwardedHeader, resolve};
 pub use layer::{Allowlist, address_budget_layer, client_ip_layer};
-pub use rate::{AddressBudget, Limited, RateState, RateTable, Shared};
+pub use rate::{AddressBudget, Limited, RateState, RateTable, RedisBudgets};

@@ -37,7 +37,7 @@ struct Budget {
 /// Budgets shared by every replica, and what to do when they cannot be
 /// reached. Cheap to clone.
 #[derive(Clone)]
-pub struct Shared {
+pub struct RedisBudgets {
     budgets: Arc<SharedBudgets>,
     on_down: OnRedisDown,
     /// Checks made while Redis was unreachable.
@@ -53,9 +53,9 @@ pub struct Shared {
 /// How long a failed Redis check keeps the next ones from trying again.
 const RETRY_REDIS_AFTER: Duration = Duration::from_secs(1);
 
-impl Shared {
-    pub fn new(budgets: Arc<SharedBudgets>, on_down: OnRedisDown) -> Shared {
-        Shared {
+impl RedisBudgets {
+    pub fn new(budgets: Arc<SharedBudgets>, on_down: OnRedisDown) -> RedisBudgets {
+        RedisBudgets {
             budgets,
             on_down,
             fallbacks: Counter::default(),
@@ -153,7 +153,7 @@ pub struct RateTable {
     calls: Option<Budget>,
     per_tool: BTreeMap<String, (Option<Budget>, u32)>,
     clock: DefaultClock,
-    shared: Option<Shared>,
+    shared: Option<RedisBudgets>,
 }
 
 /// A budget's state after a permitted call, for the `RateLimit` fields.
@@ -177,7 +177,7 @@ pub struct Limited {
 }
 
 impl RateTable {
-    pub fn new(config: &LimitsConfig, shared: Option<Shared>) -> RateTable {
+    pub fn new(config: &LimitsConfig, shared: Option<RedisBudgets>) -> RateTable {
         let hour = Duration::from_secs(3600);
         RateTable {
             calls: Budget::new(
@@ -262,11 +262,11 @@ pub struct AddressBudget {
     clock: DefaultClock,
     /// Checks since the last sweep of full budgets.
     checks: std::sync::atomic::AtomicU32,
-    shared: Option<Shared>,
+    shared: Option<RedisBudgets>,
 }
 
 impl AddressBudget {
-    pub fn per_minute(per_minute: u32, burst: u32, shared: Option<Shared>) -> AddressBudget {
+    pub fn per_minute(per_minute: u32, burst: u32, shared: Option<RedisBudgets>) -> AddressBudget {
         AddressBudget {
             budget: Budget::new("auth".into(), per_minute, burst, Duration::from_secs(60)),
             clock: DefaultClock::default(),

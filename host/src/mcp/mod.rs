@@ -49,7 +49,7 @@ pub struct McpState {
     durable: Arc<crate::state::Durable>,
     /// Budgets in Redis, when the cluster has one; kept to rebuild the
     /// table when the limits are reconfigured.
-    shared_budgets: Option<crate::limits::Shared>,
+    shared_budgets: Option<crate::limits::RedisBudgets>,
     relay: Option<Arc<crate::state::relay::Relay>>,
     /// Open long-lived event streams per client.
     streams: Arc<streams::StreamSlots>,
@@ -58,13 +58,13 @@ pub struct McpState {
 }
 
 /// What every replica of a deployment shares, as the endpoint needs it.
-pub struct Shared {
+pub struct Deployment {
     pub durable: Arc<crate::state::Durable>,
     /// Seals `requestState` and (derived) session ids; the same on every
     /// replica, so a round or a session started on one goes on on another.
     pub key: [u8; 32],
     /// Rate budgets in Redis, when the cluster has one.
-    pub budgets: Option<crate::limits::Shared>,
+    pub budgets: Option<crate::limits::RedisBudgets>,
     /// Carries a session's messages to the replica they are for, when
     /// there are replicas.
     pub relay: Option<Arc<crate::state::relay::Relay>>,
@@ -91,9 +91,9 @@ impl McpState {
         registry: Registry,
         audit: AuditSink,
         auth: Arc<Auth>,
-        shared: Shared,
+        shared: Deployment,
     ) -> McpState {
-        let Shared {
+        let Deployment {
             durable,
             key: state_key,
             budgets: shared_budgets,
