@@ -83,13 +83,67 @@ pub(crate) struct Code {
     pub(crate) scopes: Vec<String>,
 }
 
-/// Groups are not kept: they are read from the users file at each use.
+/// Groups are not kept: they are read from the user list at each use.
 #[derive(Serialize, Deserialize)]
 struct BrowserSession {
     subject: String,
 }
 
+/// What a change to a flow record asks for.
+pub(super) enum Change<T> {
+    /// Store the changed record; answer `T`.
+    Keep(T),
+    /// The record is answered or spent: remove it; answer `T`.
+    Remove(T),
+}
+
 impl Issuer {
+    /// Changes a live flow record with `change` as one compare-and-swap on
+    /// its body (retried when another replica changed it first, at most 8
+    /// rounds), so counts kept in it hold across replicas. The changed
+    /// record and `change`'s answer, or `None` when there is no such live
+    /// record (or another replica removed it first). A removal is a take:
+    /// of replicas racing to remove, one answers.
+    pub(super) async fn change_flow<R, T>(
+        &self,
+        kind: &str,
+        id: &str,
+        change: impl Fn(&mut R) -> Change<T>,
+    ) -> Option<(R, T)>
+    where
+        R: Serialize + serde::de::DeserializeOwned,
+    {
+        for _ in 0..8 {
+            let body = match self.store.flow(kind, id, store::now()).await {
+                Ok(Some(body)) => body,
+                Ok(None) => return None,
+                Err(err) => {
+                    tracing::error!("reading a sign-in record: {err}");
+                    return None;
+                }
+            };
+            let mut record: R = serde_json::from_str(&body).ok()?;
+            match change(&mut record) {
+                Change::Remove(answer) => {
+                    let taken = self.store.take_flow(kind, id, store::now()).await;
+                    return matches!(taken, Ok(Some(_))).then_some((record, answer));
+                }
+                Change::Keep(answer) => {
+                    let next = serde_json::to_string(&record).ok()?;
+                    match self.store.swap_flow(kind, id, &body, &next).await {
+                        Ok(true) => return Some((record, answer)),
+                        Ok(false) => continue,
+                        Err(err) => {
+                            tracing::error!("saving a sign-in record: {err}");
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// A live flow record of `kind`, decoded.
     async fn flow<T: serde::de::DeserializeOwned>(&self, kind: &str, id: &str) -> Option<T> {
         match self.store.flow(kind, id, store::now()).await {
@@ -422,36 +476,25 @@ pub(super) async fn submit(
 /// record, so attempts on several replicas all count) and shows the form
 /// again, or ends the flow after [`MAX_ATTEMPTS`].
 async fn wrong_password(issuer: &Issuer, flow_id: &str) -> Response {
-    let expired = || error_page(StatusCode::BAD_REQUEST, "This sign-in has expired.");
-    let mut current = None;
-    for _ in 0..8 {
-        let Ok(Some(body)) = issuer.store.flow(PENDING, flow_id, store::now()).await else {
-            return expired();
-        };
-        let Ok(mut entry) = serde_json::from_str::<Pending>(&body) else {
-            return expired();
-        };
-        entry.attempts += 1;
-        if entry.attempts >= MAX_ATTEMPTS {
-            issuer.drop_flow(PENDING, flow_id).await;
+    let counted = issuer
+        .change_flow(PENDING, flow_id, |entry: &mut Pending| {
+            entry.attempts += 1;
+            if entry.attempts >= MAX_ATTEMPTS {
+                Change::Remove(false)
+            } else {
+                Change::Keep(true)
+            }
+        })
+        .await;
+    let current = match counted {
+        Some((entry, true)) => entry,
+        Some((_, false)) => {
             return error_page(
                 StatusCode::FORBIDDEN,
                 "Too many failed attempts. Start again from the application.",
             );
         }
-        let Ok(next) = serde_json::to_string(&entry) else {
-            return expired();
-        };
-        if matches!(
-            issuer.store.swap_flow(PENDING, flow_id, &body, &next).await,
-            Ok(true)
-        ) {
-            current = Some(entry);
-            break;
-        }
-    }
-    let Some(current) = current else {
-        return expired();
+        None => return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired."),
     };
     page(
         StatusCode::UNAUTHORIZED,

@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::authorize::{MAX_ATTEMPTS, cookie, display_name, error_page, escape, page, set_cookie};
+use super::authorize::{
+    Change, MAX_ATTEMPTS, cookie, display_name, error_page, escape, page, set_cookie,
+};
 use super::store::{self, Client};
 use super::token::{Form, authenticated_form};
 use super::{Grant, Issuer, OAuthError};
@@ -88,14 +90,6 @@ fn normalize_user_code(text: &str) -> String {
     }
 }
 
-/// What a change to a device grant asks for.
-enum Change<T> {
-    /// Store the changed record; answer `T`.
-    Keep(T),
-    /// The grant is answered or spent: remove it; answer `T`.
-    Remove(T),
-}
-
 impl Issuer {
     /// The device grant a user code stands for, with its device code.
     async fn device_by_user_code(&self, user_code: &str) -> Option<(String, Device)> {
@@ -105,57 +99,22 @@ impl Issuer {
         Some((device_code, serde_json::from_str(&body).ok()?))
     }
 
-    /// Changes a device grant with `change` as one compare-and-swap on its
-    /// record (retried when another replica changed it first); `None` when
-    /// there is no such live grant.
+    /// Changes a device grant with `change` (see [`Issuer::change_flow`]);
+    /// a grant removed takes its user code with it.
     async fn change_device<T>(
         &self,
         device_code: &str,
         change: impl Fn(&mut Device) -> Change<T>,
     ) -> Option<T> {
-        for _ in 0..8 {
-            let body = match self.store.flow(DEVICE, device_code, store::now()).await {
-                Ok(Some(body)) => body,
-                Ok(None) => return None,
-                Err(err) => {
-                    tracing::error!("reading a device grant: {err}");
-                    return None;
-                }
-            };
-            let mut device: Device = serde_json::from_str(&body).ok()?;
-            match change(&mut device) {
-                Change::Remove(answer) => {
-                    // Whoever removes it answers; a racing replica finds
-                    // nothing.
-                    let taken = self
-                        .store
-                        .take_flow(DEVICE, device_code, store::now())
-                        .await
-                        .ok()
-                        .flatten();
-                    if let Err(err) = self.store.drop_flow(USER_CODE, &device.user_code).await {
-                        tracing::error!("removing a user code: {err}");
-                    }
-                    return taken.is_some().then_some(answer);
-                }
-                Change::Keep(answer) => {
-                    let next = serde_json::to_string(&device).ok()?;
-                    match self
-                        .store
-                        .swap_flow(DEVICE, device_code, &body, &next)
-                        .await
-                    {
-                        Ok(true) => return Some(answer),
-                        Ok(false) => continue,
-                        Err(err) => {
-                            tracing::error!("saving a device grant: {err}");
-                            return None;
-                        }
-                    }
-                }
-            }
+        let removing = |device: &mut Device| match change(device) {
+            Change::Remove(answer) => Change::Remove((true, answer)),
+            Change::Keep(answer) => Change::Keep((false, answer)),
+        };
+        let (device, (removed, answer)) = self.change_flow(DEVICE, device_code, removing).await?;
+        if removed && let Err(err) = self.store.drop_flow(USER_CODE, &device.user_code).await {
+            tracing::error!("removing a user code: {err}");
         }
-        None
+        Some(answer)
     }
 }
 
