@@ -263,6 +263,8 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
 
     eprintln!("bench: cold start (fresh data dir)");
     let (server, cold_start) = Toolhost::spawn_and_call(&setup, &data_dir, "cold").await?;
+    // What a first start (which compiled every plugin) leaves resident.
+    let cold_rss = sys::memory(server.pid)?;
     drop(server);
     let mut warm_starts = Vec::with_capacity(args.warm_starts);
     for i in 0..args.warm_starts {
@@ -480,6 +482,7 @@ async fn run(args: &Args, root: &Path, echo: &echo::Echo) -> anyhow::Result<Repo
             ..setting
         },
         cold_start,
+        cold_rss,
         warm_starts,
         idle,
         idle_cpu_percent,

@@ -133,6 +133,8 @@ pub(crate) struct Check {
 pub(crate) struct Report {
     pub(crate) setting: Setting,
     pub(crate) cold_start: StartTiming,
+    /// Resident after the cold start's first calls.
+    pub(crate) cold_rss: Memory,
     pub(crate) warm_starts: Vec<StartTiming>,
     pub(crate) idle: Memory,
     /// Percent of one core the server uses while nobody calls it.
@@ -285,6 +287,16 @@ impl Report {
             measured: format!("{warm:.1} ms (median of {})", self.warm_starts.len()),
             target: "≤ 50 ms".into(),
             pass: !self.warm_starts.is_empty() && warm <= 50.0,
+        });
+        checks.push(Check {
+            what: "RSS after a first start that compiled the plugins".into(),
+            measured: format!(
+                "{:.1} MiB (peak {:.1} MiB)",
+                self.cold_rss.rss_mib(),
+                self.cold_rss.peak_kib as f64 / 1024.0
+            ),
+            target: "≤ 40 MB".into(),
+            pass: self.cold_rss.rss_kib <= 40 * 1024,
         });
         checks.push(Check {
             what: "idle RSS after start".into(),

@@ -14,6 +14,7 @@ mod fswatch;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod heap;
 mod http;
 pub mod limits;
 pub mod mcp;

@@ -257,7 +257,12 @@ async fn serve_async(config: Config, source: Option<(PathBuf, Overrides)>) -> an
         Event::ServerStarted,
         format!("toolhost {}", env!("CARGO_PKG_VERSION")),
     );
-    let plugin_runtime = Arc::new(Runtime::new(&config.plugins, data_dir.join("cache"))?);
+    let mut plugin_runtime = Runtime::new(&config.plugins, data_dir.join("cache"))?;
+    match std::env::current_exe() {
+        Ok(exe) => plugin_runtime.compile_in_children(exe),
+        Err(err) => tracing::warn!("plugins compile in the server process ({err})"),
+    }
+    let plugin_runtime = Arc::new(plugin_runtime);
     let plugins_dir = &config.plugins.dir;
     if !plugins_dir.is_dir() {
         std::fs::create_dir_all(plugins_dir)

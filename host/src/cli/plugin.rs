@@ -17,6 +17,15 @@ pub(super) enum PluginCommand {
     Check(CheckArgs),
     /// Start a new plugin from a template, with the WIT contract beside it.
     New(NewArgs),
+    /// Compile the component on standard input into a compiled-code cache
+    /// entry (the server runs this in a child process).
+    #[command(hide = true)]
+    CompileEntry {
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        shape: plugins::EngineShape,
+    },
 }
 
 #[derive(clap::Args)]
@@ -47,6 +56,7 @@ pub(super) struct CheckArgs {
 pub(super) fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::Check(args) => check(args),
+        PluginCommand::CompileEntry { out, shape } => plugins::compile_entry(&shape, &out),
         PluginCommand::New(args) => {
             let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
             let written = super::scaffold::create(args.lang, &args.name, &dir)?;

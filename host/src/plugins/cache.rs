@@ -25,6 +25,7 @@ pub(crate) enum Origin {
 /// Blocking and CPU-heavy: call it off the async runtime.
 pub(crate) fn component(
     engine: &Engine,
+    compiler: Option<&super::compiler::Compiler>,
     cache_dir: &Path,
     wasm: &[u8],
     wasm_sha256: &str,
@@ -49,6 +50,25 @@ pub(crate) fn component(
             Err(err) => {
                 tracing::warn!(path = %path.display(), "discarding unusable compiled-code cache entry: {err}");
                 let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    if let Some(compiler) = compiler {
+        let built = crate::secret_file::create_dir(cache_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| compiler.compile(wasm, &path));
+        match built {
+            // SAFETY: as above; written a moment ago by a child building
+            // this same engine (a different one fails the header check).
+            #[allow(unsafe_code)]
+            Ok(()) => match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok((component, Origin::Compiled)),
+                Err(err) => tracing::warn!(
+                    "the compiler child's output is unusable ({err}); compiling here"
+                ),
+            },
+            Err(err) => {
+                tracing::debug!("compiling in a child process failed ({err}); compiling here")
             }
         }
     }
@@ -115,7 +135,11 @@ fn entry_path(engine: &Engine, cache_dir: &Path, wasm_sha256: &str) -> PathBuf {
     cache_dir.join(format!("{wasm_sha256}-{engine_hash:016x}.cwasm"))
 }
 
-fn write_entry(component: &Component, cache_dir: &Path, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn write_entry(
+    component: &Component,
+    cache_dir: &Path,
+    path: &Path,
+) -> anyhow::Result<()> {
     crate::secret_file::create_dir(cache_dir)?;
     let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
     // Write then rename, so a crash never leaves a torn entry under the real name.

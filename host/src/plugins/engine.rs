@@ -26,13 +26,52 @@ pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 pub(crate) const MEMORIES_PER_COMPONENT: u32 = 2;
 pub(crate) const TABLES_PER_COMPONENT: u32 = 8;
 
+/// What the engine is built from: all a compiler child needs to build the
+/// same engine (same compatibility hash) and so write usable cache entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Shape {
+    /// `plugins.limits.max_instances`.
+    #[arg(long)]
+    pub max_instances: u32,
+    /// `plugins.policy.max_memory_mib`.
+    #[arg(long)]
+    pub max_memory_mib: u32,
+    /// `plugins.policy.fuel_metering`.
+    #[arg(long)]
+    pub fuel_metering: bool,
+}
+
+impl Shape {
+    pub(crate) fn of(limits: &PluginLimits, policy: &PluginPolicy) -> Shape {
+        Shape {
+            max_instances: limits.max_instances,
+            max_memory_mib: policy.max_memory_mib,
+            fuel_metering: policy.fuel_metering,
+        }
+    }
+
+    /// The flags that give a child process this shape.
+    pub(crate) fn to_args(self) -> Vec<String> {
+        let mut args = vec![
+            "--max-instances".to_string(),
+            self.max_instances.to_string(),
+            "--max-memory-mib".to_string(),
+            self.max_memory_mib.to_string(),
+        ];
+        if self.fuel_metering {
+            args.push("--fuel-metering".to_string());
+        }
+        args
+    }
+}
+
 /// Builds the engine once at start-up. Each pool slot can hold the largest
 /// memory the policy lets a sidecar grant.
-pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::Result<Engine> {
+pub(crate) fn build(shape: &Shape) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     // Slots for concurrent calls plus headroom for loads (list-tools runs in an
     // instance too) so a reload never waits behind traffic.
-    let instances = limits.max_instances + 16;
+    let instances = shape.max_instances + 16;
     pool.total_component_instances(instances)
         .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
         .total_memories(instances * MEMORIES_PER_COMPONENT)
@@ -44,7 +83,7 @@ pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::R
         .table_elements(200_000)
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)
-        .max_memory_size((policy.max_memory_mib as usize) << 20)
+        .max_memory_size((shape.max_memory_mib as usize) << 20)
         // A Rust plugin's first MiB is its stack and its data and heap follow,
         // so keep enough resident to cover what a small tool touches, and let
         // PAGEMAP_SCAN (Linux 6.7+) reset only the pages it dirtied: no
@@ -58,7 +97,7 @@ pub(crate) fn build(limits: &PluginLimits, policy: &PluginPolicy) -> wasmtime::R
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .consume_fuel(policy.fuel_metering)
+        .consume_fuel(shape.fuel_metering)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20);

@@ -159,9 +159,11 @@ pub(crate) async fn load(
     };
     let engine = runtime.engine.clone();
     let cache_dir = runtime.cache_dir.clone();
+    let compiler = runtime.compiler.clone();
     let hash = sha256.clone();
     let compiled = tokio::task::spawn_blocking(move || {
-        cache::component(&engine, &cache_dir, &wasm, &hash).map_err(|e| format!("{e:#}"))
+        cache::component(&engine, compiler.as_ref(), &cache_dir, &wasm, &hash)
+            .map_err(|e| format!("{e:#}"))
     })
     .await
     .map_err(|e| format!("compiler task failed: {e}"))

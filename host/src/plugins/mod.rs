@@ -7,6 +7,7 @@
 mod bindings;
 mod cache;
 mod call;
+mod compiler;
 mod engine;
 mod guest_log;
 mod host;
@@ -32,6 +33,8 @@ pub use bindings::{
     InputKind, InputRequest, ResourceContents, ResourceLink,
 };
 pub use call::{CallContext, CallError, CallOutcome, CallOutput, call_tool};
+pub use compiler::compile_entry;
+pub use engine::Shape as EngineShape;
 /// For the other places a guest's text reaches the log (a tool's error).
 pub(crate) use guest_log::escape as escape_guest_text;
 pub use input::{InputAsk, InputMode};
@@ -52,6 +55,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<store::CallState>,
     pub(crate) cache_dir: PathBuf,
+    /// Compiles in a child process when set (the server's own binary).
+    pub(crate) compiler: Option<compiler::Compiler>,
     pub(crate) config: PluginsConfig,
     /// TLS client and operator deny list for plugins' outbound HTTP.
     pub(crate) outbound: Arc<outbound::Outbound>,
@@ -116,9 +121,18 @@ impl Runtime {
 
     /// Builds the engine and linker once at start-up. Compiled components are
     /// cached under `cache_dir`.
+    /// Compiles plugins in child processes of `exe` (this program) from now
+    /// on, so the compiler's memory never stays with the server.
+    pub fn compile_in_children(&mut self, exe: PathBuf) {
+        self.compiler = Some(compiler::Compiler {
+            exe,
+            shape: engine::Shape::of(&self.config.limits, &self.config.policy),
+        });
+    }
+
     pub fn new(config: &PluginsConfig, cache_dir: PathBuf) -> anyhow::Result<Runtime> {
         let limits = &config.limits;
-        let engine = engine::build(limits, &config.policy)
+        let engine = engine::build(&engine::Shape::of(limits, &config.policy))
             .map_err(|e| anyhow::anyhow!("wasmtime engine: {e:#}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -137,6 +151,7 @@ impl Runtime {
             engine,
             linker,
             cache_dir,
+            compiler: None,
             config: config.clone(),
             outbound: Arc::new(outbound),
             instances: Semaphore::new(limits.max_instances as usize),
