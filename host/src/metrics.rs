@@ -48,6 +48,7 @@ pub struct Metrics {
     plugins_loaded: Gauge,
     tools_served: Gauge,
     sessions_open: Gauge,
+    pool_resident: Gauge,
     audit_written: Gauge,
     audit_dropped: Gauge,
     audit_queue_depth: Gauge,
@@ -58,6 +59,8 @@ pub struct Snapshot {
     pub plugins_loaded: i64,
     pub tools_served: i64,
     pub sessions_open: i64,
+    /// The plugin instance pool's idle resident bytes.
+    pub pool_resident_bytes: i64,
 }
 
 impl Metrics {
@@ -104,6 +107,12 @@ impl Metrics {
             "Open session-era sessions",
             sessions_open.clone(),
         );
+        let pool_resident = Gauge::default();
+        registry.register(
+            "plugin_pool_resident_bytes",
+            "Memory the plugin instance pool keeps resident in slots no call is using",
+            pool_resident.clone(),
+        );
         let audit_written = Gauge::default();
         registry.register(
             "audit_records_written",
@@ -131,6 +140,7 @@ impl Metrics {
             plugins_loaded,
             tools_served,
             sessions_open,
+            pool_resident,
             audit_written,
             audit_dropped,
             audit_queue_depth,
@@ -179,6 +189,7 @@ impl Metrics {
         self.plugins_loaded.set(snapshot.plugins_loaded);
         self.tools_served.set(snapshot.tools_served);
         self.sessions_open.set(snapshot.sessions_open);
+        self.pool_resident.set(snapshot.pool_resident_bytes);
         self.audit_written.set(audit.written() as i64);
         self.audit_dropped.set(audit.dropped() as i64);
         self.audit_queue_depth.set(audit.queue_depth() as i64);

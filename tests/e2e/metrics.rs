@@ -76,6 +76,12 @@ async fn metrics_move_with_traffic() -> anyhow::Result<()> {
         "{after}"
     );
     assert_eq!(sample(&after, "toolhost_rate_limited_total"), Some(1.0));
+    // The calls' instance slots stay warm: their keep-resident windows are
+    // what the pool holds between calls.
+    assert!(
+        sample(&after, "toolhost_plugin_pool_resident_bytes").is_some_and(|b| b > 0.0),
+        "{after}"
+    );
     assert!(
         sample(
             &after,

@@ -183,6 +183,8 @@ impl McpState {
             plugins_loaded: set.plugins().len() as i64,
             tools_served: set.tools().len() as i64,
             sessions_open: self.sessions.len() as i64,
+            pool_resident_bytes: i64::try_from(self.runtime.pool_resident_bytes())
+                .unwrap_or(i64::MAX),
         }
     }
 

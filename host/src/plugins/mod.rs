@@ -105,6 +105,21 @@ impl Timings {
 }
 
 impl Runtime {
+    /// Bytes the instance pool keeps resident in slots no call is using:
+    /// each slot's keep-resident window of memory, tables and stack, kept
+    /// so the next call there starts without page faults.
+    pub fn pool_resident_bytes(&self) -> u64 {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or(0, |pool| {
+                pool.unused_memory_bytes_resident()
+                    + pool.unused_table_bytes_resident()
+                    + pool.unused_stack_bytes_resident().unwrap_or(0)
+            })
+            .try_into()
+            .unwrap_or(u64::MAX)
+    }
+
     pub fn timings(&self) -> &Timings {
         &self.timings
     }
