@@ -204,9 +204,9 @@ impl Sessions {
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .sessions
-            .keys()
-            .filter(|id| digests.contains(&id_digest(id)))
-            .cloned()
+            .values()
+            .filter(|session| digests.contains(&*session.digest))
+            .map(|session| session.id.clone())
             .collect();
         for id in held {
             self.remove(&id);

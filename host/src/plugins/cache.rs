@@ -72,7 +72,10 @@ pub(crate) fn component(
             }
         }
     }
-    let component = Component::from_binary(engine, wasm)?;
+    let compiled = Component::from_binary(engine, wasm);
+    // Compiling here freed far more than the component keeps.
+    crate::heap::release_free_memory();
+    let component = compiled?;
     if let Err(err) = write_entry(&component, cache_dir, &path) {
         // The cache is an optimisation: a read-only data dir still serves.
         tracing::warn!(path = %path.display(), "cannot write compiled-code cache: {err}");

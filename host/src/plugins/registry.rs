@@ -258,10 +258,6 @@ pub async fn reload_dir(
         .iter()
         .map(|p| p.name.to_string())
         .collect();
-    if !report.loaded.is_empty() {
-        // Compiling freed far more than the plugins keep.
-        crate::heap::release_free_memory();
-    }
     let (set, collisions) = PluginSet::build(plugins, previous.generation + 1, &incumbents);
     for err in collisions {
         let name = match &err {

@@ -30,6 +30,25 @@ fn groups_json(groups: &[String]) -> Result<String, StateError> {
     serde_json::to_string(groups).map_err(|e| StateError::Corrupt(e.to_string()))
 }
 
+/// Inserts `user` unless the name is taken; whether it did.
+async fn insert_if_absent(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user: &UserRecord,
+    now: i64,
+) -> Result<bool, StateError> {
+    let done = sqlx::query(
+        "INSERT INTO users (name, password, groups, created, updated) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&user.name)
+    .bind(&user.password)
+    .bind(groups_json(&user.groups)?)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 impl Durable {
     pub async fn user(&self, name: &str) -> Result<Option<UserRecord>, StateError> {
         let row: Option<Row> =
@@ -66,6 +85,14 @@ impl Durable {
         Ok(())
     }
 
+    /// Whether anybody may sign in yet.
+    pub async fn has_users(&self) -> Result<bool, StateError> {
+        let anyone: Option<String> = sqlx::query_scalar("SELECT name FROM users LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(anyone.is_some())
+    }
+
     /// Adds `user` only if there is nobody yet: replicas starting together
     /// on an empty database create one first user, not one each.
     pub async fn add_first_user(&self, user: &UserRecord) -> Result<bool, StateError> {
@@ -76,18 +103,9 @@ impl Durable {
         if anyone.is_some() {
             return Ok(false);
         }
-        let now = to_sql(unix_now());
-        sqlx::query(
-            "INSERT INTO users (name, password, groups, created, updated) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(&user.name)
-        .bind(&user.password)
-        .bind(groups_json(&user.groups)?)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let added = insert_if_absent(&mut tx, user, to_sql(unix_now())).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(added)
     }
 
     /// Adds each user not present yet (an import never overwrites what an
@@ -97,17 +115,7 @@ impl Durable {
         let mut tx = self.write().await?;
         let mut added = 0;
         for user in users {
-            let done = sqlx::query(
-                "INSERT INTO users (name, password, groups, created, updated) VALUES ($1, $2, $3, $4, $4) \
-                 ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(&user.name)
-            .bind(&user.password)
-            .bind(groups_json(&user.groups)?)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            added += usize::try_from(done.rows_affected()).unwrap_or(0);
+            added += usize::from(insert_if_absent(&mut tx, user, now).await?);
         }
         tx.commit().await?;
         Ok(added)

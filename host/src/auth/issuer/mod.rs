@@ -158,7 +158,7 @@ impl Issuer {
     /// Creates the first user, `admin`, with a random password, unless users
     /// exist (on any replica). Returns the password to show once.
     pub async fn ensure_first_user(&self) -> anyhow::Result<Option<String>> {
-        if !self.store.users().await?.is_empty() {
+        if self.store.has_users().await? {
             return Ok(None);
         }
         let password = store::random_secret()[..20].to_string();
